@@ -1,0 +1,1 @@
+"""The UI-free core of nerloop. Nothing under this package imports textual."""

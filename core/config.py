@@ -1,0 +1,115 @@
+"""Project settings: `nerloop.toml` in the project folder, overridden by `NERLOOP_*` variables.
+
+Every field has a docstring; `nerloop settings` would print them. The API key is a SecretStr so it
+never shows in a repr, a log line or an error message, and it is never written to the project.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SETTINGS_FILE = "nerloop.toml"
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message names the file or variable and the field."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NERLOOP_", extra="forbid", validate_default=True, populate_by_name=True
+    )
+
+    # -- LLM ---------------------------------------------------------------------------------
+    llm_base_url: str = "http://localhost:11434/v1"
+    """Base URL of an OpenAI-compatible API (OpenAI, Ollama's /v1, vLLM, llama.cpp, LM Studio)."""
+    llm_model: str = ""
+    """Model name sent with each request; empty means the LLM is not configured."""
+    llm_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("NERLOOP_LLM_API_KEY", "OPENAI_API_KEY")
+    )
+    """API key, from NERLOOP_LLM_API_KEY or else OPENAI_API_KEY. Never stored anywhere."""
+    llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    """Sampling temperature; 0 keeps answers repeatable and the cache meaningful."""
+    llm_max_tokens: int = Field(default=512, gt=0)
+    """Upper bound on tokens in one answer."""
+    llm_timeout: float = Field(default=60.0, gt=0)
+    """Seconds to wait for one response before it counts as a timeout (and is retried)."""
+    llm_concurrency: int = Field(default=8, ge=1, le=256)
+    """Requests in flight at once, at most."""
+    llm_requests_per_minute: float = Field(default=0.0, ge=0)
+    """Rate limit on requests started per minute; 0 means no limit."""
+    llm_max_retries: int = Field(default=5, ge=0, le=20)
+    """Retries of one request on timeouts, connection errors, 429 and 5xx."""
+    llm_price_in_per_1k: float = Field(default=0.0, ge=0)
+    """Price of 1,000 prompt tokens, for the cost figures; 0 when unknown or free."""
+    llm_price_out_per_1k: float = Field(default=0.0, ge=0)
+    """Price of 1,000 completion tokens."""
+    llm_batch: bool = False
+    """Ask for all labels of a text in one call instead of one call per label."""
+
+    # -- Alignment -----------------------------------------------------------------------------
+    align_threshold: float = Field(default=85.0, ge=0, le=100)
+    """Lowest rapidfuzz score (0-100) at which a fuzzy answer is placed in the text."""
+    align_mode: Literal["strict", "contract", "expand"] = "expand"
+    """How `Doc.char_span` snaps an answer to token boundaries."""
+
+    # -- Annotation ----------------------------------------------------------------------------
+    lease_seconds: float = Field(default=600.0, gt=0)
+    """How long a task stays reserved for the annotator it was given to."""
+    overlap: bool = False
+    """Give every task to every annotator (for agreement studies) instead of to one."""
+
+    # -- Training ------------------------------------------------------------------------------
+    policy: Literal["missing", "complete"] = "complete"
+    """Uncovered tokens of texts reviewed for every label: `complete` makes them O, `missing`
+    leaves them unknown (see bench/RESULTS.md for which trains the better model)."""
+    retrain_every: int = Field(default=200, ge=0)
+    """Retrain in the background after this many new accepted answers; 0 turns it off."""
+    train_max_steps: int = Field(default=2000, ge=0)
+    """Upper bound on optimiser steps in one training run."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file comes last: the environment overrides it, and arguments override both.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_model and self.llm_base_url)
+
+
+def load_settings(project_dir: Path | None, **overrides: Any) -> Settings:
+    """Settings for a project: defaults < nerloop.toml < NERLOOP_* env < `overrides`."""
+    path = project_dir / SETTINGS_FILE if project_dir is not None else None
+    if path is not None and not path.exists():
+        path = None
+
+    class ProjectSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    try:
+        return ProjectSettings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        where = str(path) if path else "environment"
+        raise SettingsError(f"{where}: field {field}: {err['msg']}") from None
+    except Exception as exc:  # a TOML syntax error in nerloop.toml
+        raise SettingsError(f"{path}: {exc}") from None

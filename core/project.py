@@ -1,0 +1,94 @@
+"""A project: a folder with `nerloop.db`, `taxonomy.toml` and optionally `nerloop.toml`."""
+
+from __future__ import annotations
+
+import shutil
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nerloop.core.config import SETTINGS_FILE, Settings, load_settings
+from nerloop.core.store import Store
+from nerloop.core.taxonomy import TAXONOMY_FILE, Taxonomy, load_taxonomy
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+
+DB_FILE = "nerloop.db"
+
+DEFAULT_TAXONOMY = """\
+# nerloop taxonomy: one table per label. kind = "ner" labels are learnt from your answers;
+# kind = "rule" labels are matched by terms and spaCy token patterns.
+[project]
+lang = "en"
+
+[labels.ENTITY]
+kind = "ner"
+description = "Replace with your own labels."
+"""
+
+
+class ProjectError(Exception):
+    """A folder that is not (or cannot become) a nerloop project."""
+
+
+class Project:
+    """Everything a job needs about one project: its folder, store, taxonomy and settings."""
+
+    def __init__(self, path: Path, store: Store, taxonomy: Taxonomy, settings: Settings) -> None:
+        self.path = path
+        self.store = store
+        self.taxonomy = taxonomy
+        self.settings = settings
+
+    @classmethod
+    def init(cls, path: Path, taxonomy_file: Path | None = None) -> Project:
+        """Create a project in `path` (created if missing). An existing taxonomy.toml in the
+        folder is kept; `taxonomy_file` is copied in otherwise."""
+        path.mkdir(parents=True, exist_ok=True)
+        target = path / TAXONOMY_FILE
+        if taxonomy_file is not None:
+            load_taxonomy(taxonomy_file)  # validate before anything is written
+            if not (target.exists() and target.resolve() == taxonomy_file.resolve()):
+                shutil.copyfile(taxonomy_file, target)
+        elif not target.exists():
+            target.write_text(DEFAULT_TAXONOMY, "utf-8")
+        return cls.open(path, create=True)
+
+    @classmethod
+    def open(cls, path: Path, *, create: bool = False) -> Project:
+        """Open an existing project; the taxonomy file is re-read and, if changed, stored as a
+        new version."""
+        if not (path / DB_FILE).exists() and not create:
+            raise ProjectError(
+                f"{path}: not a nerloop project (no {DB_FILE}). Create one with "
+                f"`nerloop init -p {path}`."
+            )
+        taxonomy = load_taxonomy(path / TAXONOMY_FILE)
+        settings = load_settings(path)
+        store = Store(path / DB_FILE)
+        store.sync_taxonomy(taxonomy, str(path / TAXONOMY_FILE))
+        return cls(path, store, taxonomy, settings)
+
+    def reload_taxonomy(self) -> int:
+        """Re-read taxonomy.toml (after an edit); returns the stored version."""
+        self.taxonomy = load_taxonomy(self.path / TAXONOMY_FILE)
+        return self.store.sync_taxonomy(self.taxonomy, str(self.path / TAXONOMY_FILE))
+
+    @cached_property
+    def nlp(self) -> Language:
+        """A blank pipeline of the project's language: its tokenizer defines token bounds."""
+        import spacy
+
+        return spacy.blank(self.taxonomy.lang)
+
+    @property
+    def taxonomy_path(self) -> Path:
+        return self.path / TAXONOMY_FILE
+
+    @property
+    def settings_path(self) -> Path:
+        return self.path / SETTINGS_FILE
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,112 @@
+"""Plain records passed between core modules and the UI: texts, spans, proposals, answers."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Split = Literal["pool", "gold"]
+Source = Literal["llm", "rule", "model", "import"]
+AnswerKind = Literal["accept", "reject", "ignore"]
+ANSWER_KINDS: tuple[AnswerKind, ...] = ("accept", "reject", "ignore")
+
+
+def _hash63(*parts: str) -> int:
+    # 63 bits: fits SQLite's signed INTEGER and makes collisions negligible at millions of texts
+    # (a 32-bit hash, as Prodigy uses, collides about a hundred times in a million texts).
+    digest = hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def input_hash(text: str) -> int:
+    """Stable hash of a text: the dedupe key of the texts table and Prodigy's `_input_hash`."""
+    return _hash63("text", text)
+
+
+def task_hash(text_hash: int, label: str, start: int, end: int) -> int:
+    """Stable hash of one question (text, label, span): Prodigy's `_task_hash`."""
+    return _hash63("task", str(text_hash), label, str(start), str(end))
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A labelled character span; token_end is inclusive, as in Prodigy."""
+
+    start: int
+    end: int
+    label: str
+    token_start: int | None = None
+    token_end: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"start": self.start, "end": self.end, "label": self.label}
+        if self.token_start is not None:
+            out["token_start"] = self.token_start
+            out["token_end"] = self.token_end
+        return out
+
+
+@dataclass(slots=True)
+class TextRecord:
+    text: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    spans: list[Span] = field(default_factory=list)
+    # For Prodigy records: the answer the record carries (accept/reject/ignore), if any.
+    answer: AnswerKind | None = None
+    annotator: str | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredText:
+    id: int
+    input_hash: int
+    text: str
+    meta: dict[str, Any]
+    split: Split
+    source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """A question for the annotator: is text[start:end] a `label`?"""
+
+    id: int
+    text_id: int
+    label: str
+    start: int
+    end: int
+    token_start: int
+    token_end: int
+    source: Source
+    source_detail: str = ""
+    score: float | None = None
+    context: str | None = None
+    task_hash: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NewProposal:
+    """A proposal before it is stored (no id yet)."""
+
+    text_id: int
+    label: str
+    start: int
+    end: int
+    token_start: int
+    token_end: int
+    source: Source
+    source_detail: str = ""
+    score: float | None = None
+    context: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    id: int
+    proposal_id: int
+    annotator: str
+    answer: AnswerKind
+    span: Span | None
+    created: str

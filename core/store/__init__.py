@@ -1,0 +1,33 @@
+"""The project database: the only code in nerloop that speaks SQL.
+
+`Store` is composed of one mixin per concern (texts, taxonomy, proposals and answers, gold, ...),
+all sharing the connection and transaction plumbing of `StoreBase`.
+"""
+
+from __future__ import annotations
+
+from nerloop.core.store.annotations import AnnotationsMixin
+from nerloop.core.store.base import (
+    BUSY_TIMEOUT_MS,
+    CorruptDatabaseError,
+    SchemaTooNewError,
+    StoreBase,
+    StoreError,
+)
+from nerloop.core.store.gold import GoldMixin
+from nerloop.core.store.stats import StatsMixin
+from nerloop.core.store.taxonomy import TaxonomyMixin
+from nerloop.core.store.texts import TextsMixin
+
+
+class Store(StatsMixin, TextsMixin, TaxonomyMixin, AnnotationsMixin, GoldMixin, StoreBase):
+    """A project's SQLite database (WAL, busy timeout, foreign keys), migrated on open."""
+
+
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "CorruptDatabaseError",
+    "SchemaTooNewError",
+    "Store",
+    "StoreError",
+]

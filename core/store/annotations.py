@@ -1,0 +1,210 @@
+"""Proposals, the append-only answers log, and leases on tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from nerloop.core.records import (
+    Answer,
+    AnswerKind,
+    NewProposal,
+    Proposal,
+    Source,
+    Span,
+    task_hash,
+)
+from nerloop.core.store.base import StoreBase
+
+# The answers that count: not an undo row, and not taken back by one.
+LIVE_ANSWERS = (
+    "SELECT a.* FROM answers a WHERE a.answer != 'undo' "
+    "AND NOT EXISTS (SELECT 1 FROM answers u WHERE u.undoes = a.id)"
+)
+
+
+def proposal_from_row(row: dict[str, Any]) -> Proposal:
+    return Proposal(
+        id=row["id"],
+        text_id=row["text_id"],
+        label=row["label"],
+        start=row["start"],
+        end=row["end"],
+        token_start=row["token_start"],
+        token_end=row["token_end"],
+        source=row["source"],
+        source_detail=row["source_detail"],
+        score=row["score"],
+        context=row["context"],
+        task_hash=row["task_hash"],
+    )
+
+
+def _answer_row(row: dict[str, Any]) -> Answer:
+    span = None
+    if row["start"] is not None:
+        span = Span(row["start"], row["end"], row.get("label") or "", row["token_start"],
+                    row["token_end"])
+    return Answer(
+        id=row["id"],
+        proposal_id=row["proposal_id"],
+        annotator=row["annotator"],
+        answer=row["answer"],
+        span=span,
+        created=row["created"],
+    )
+
+
+class AnnotationsMixin(StoreBase):
+    # -- proposals -----------------------------------------------------------------------------
+
+    def add_proposals(self, proposals: Iterable[NewProposal]) -> list[int]:
+        """Store proposals in one transaction; a proposal already stored (same text, label, span
+        and source) is not stored again. Returns the ids, new or existing, in input order."""
+        ids: list[int] = []
+        with self.write():
+            conn = self.db.conn
+            for p in proposals:
+                h = self.scalar("SELECT input_hash FROM texts WHERE id = ?", [p.text_id])
+                if h is None:
+                    raise KeyError(f"no text with id {p.text_id}")
+                th = task_hash(int(h), p.label, p.start, p.end)
+                conn.execute(
+                    "INSERT OR IGNORE INTO proposals (text_id, label, start, \"end\", token_start,"
+                    " token_end, source, source_detail, score, context, task_hash) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (p.text_id, p.label, p.start, p.end, p.token_start, p.token_end, p.source,
+                     p.source_detail, p.score, p.context, th),
+                )
+                ids.append(
+                    int(self.scalar(
+                        "SELECT id FROM proposals WHERE task_hash = ? AND source = ?",
+                        [th, p.source],
+                    ))
+                )
+        return ids
+
+    def get_proposal(self, proposal_id: int) -> Proposal:
+        rows = self.query("SELECT * FROM proposals WHERE id = ?", [proposal_id])
+        if not rows:
+            raise KeyError(f"no proposal with id {proposal_id}")
+        return proposal_from_row(rows[0])
+
+    def proposals_for(
+        self, text_id: int, label: str | None = None, source: Source | None = None
+    ) -> list[Proposal]:
+        sql = "SELECT * FROM proposals WHERE text_id = ?"
+        params: list[Any] = [text_id]
+        if label is not None:
+            sql += " AND label = ?"
+            params.append(label)
+        if source is not None:
+            sql += " AND source = ?"
+            params.append(source)
+        return [proposal_from_row(r) for r in self.query(sql + " ORDER BY start, id", params)]
+
+    def has_proposals(self, text_id: int, label: str, source: Source) -> bool:
+        return self.scalar(
+            "SELECT 1 FROM proposals WHERE text_id = ? AND label = ? AND source = ? LIMIT 1",
+            [text_id, label, source],
+        ) is not None
+
+    def count_proposals(self, label: str | None = None) -> int:
+        if label is None:
+            return int(self.scalar("SELECT count(*) FROM proposals"))
+        return int(self.scalar("SELECT count(*) FROM proposals WHERE label = ?", [label]))
+
+    # -- answers -------------------------------------------------------------------------------
+
+    def add_answer(
+        self,
+        proposal_id: int,
+        answer: AnswerKind,
+        annotator: str,
+        *,
+        span: Span | None = None,
+        session: str = "",
+    ) -> int:
+        """Append one answer and commit it before returning: a key press is never lost.
+
+        `span` is the edited span when the annotator moved a boundary before accepting.
+        """
+        if answer not in ("accept", "reject", "ignore"):
+            raise ValueError(f"answer must be accept, reject or ignore, not {answer!r}")
+        with self.write():
+            cur = self.db.conn.execute(
+                "INSERT INTO answers (proposal_id, annotator, answer, start, \"end\", token_start,"
+                " token_end, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    proposal_id, annotator, answer,
+                    span.start if span else None, span.end if span else None,
+                    span.token_start if span else None, span.token_end if span else None,
+                    session,
+                ),
+            )
+            # Answering a task releases this annotator's lease on it once all its proposals
+            # are answered; the queue checks that itself, so nothing else to do here.
+            return int(cur.lastrowid or 0)
+
+    def undo_answer(self, answer_id: int, annotator: str, *, session: str = "") -> int:
+        """Take an answer back by appending an undo row; nothing is deleted."""
+        with self.write():
+            row = self.db.conn.execute(
+                "SELECT proposal_id, answer FROM answers WHERE id = ?", (answer_id,)
+            ).fetchone()
+            if row is None or row[1] == "undo":
+                raise KeyError(f"no answer {answer_id} to undo")
+            cur = self.db.conn.execute(
+                "INSERT INTO answers (proposal_id, annotator, answer, undoes, session) "
+                "VALUES (?, ?, 'undo', ?, ?)",
+                (row[0], annotator, answer_id, session),
+            )
+            return int(cur.lastrowid or 0)
+
+    def last_answer_of(self, annotator: str, session: str | None = None) -> Answer | None:
+        """The most recent live answer of an annotator (of one session): what `u` takes back."""
+        sql = f"SELECT * FROM ({LIVE_ANSWERS}) WHERE annotator = ?"
+        params: list[Any] = [annotator]
+        if session is not None:
+            sql += " AND session = ?"
+            params.append(session)
+        rows = self.query(sql + " ORDER BY id DESC LIMIT 1", params)
+        return _answer_row(rows[0]) if rows else None
+
+    def answers_for_proposal(self, proposal_id: int) -> list[Answer]:
+        rows = self.query(
+            f"SELECT * FROM ({LIVE_ANSWERS}) WHERE proposal_id = ? ORDER BY id", [proposal_id]
+        )
+        return [_answer_row(r) for r in rows]
+
+    def iter_answered(self, split: str | None = "pool") -> Iterator[dict[str, Any]]:
+        """Every live answer joined with its proposal and text, in answer order.
+
+        Each row: answer_id, answer, annotator, session, created, edited start/end/token span
+        (`a_start`... or None), the proposal's fields and text_id, text, input_hash, meta.
+        """
+        sql = (
+            "SELECT a.id AS answer_id, a.answer, a.annotator, a.session, a.created,"
+            " a.start AS a_start, a.\"end\" AS a_end, a.token_start AS a_token_start,"
+            " a.token_end AS a_token_end, p.id AS proposal_id, p.label, p.start, p.\"end\","
+            " p.token_start, p.token_end, p.source, p.source_detail, p.score, p.task_hash,"
+            " t.id AS text_id, t.text, t.input_hash, t.meta, t.split"
+            f" FROM ({LIVE_ANSWERS}) a JOIN proposals p ON p.id = a.proposal_id"
+            " JOIN texts t ON t.id = p.text_id"
+        )
+        params: list[Any] = []
+        if split is not None:
+            sql += " WHERE t.split = ?"
+            params.append(split)
+        yield from self.db.query(sql + " ORDER BY a.id", params)
+
+    def answer_counts(self) -> dict[str, int]:
+        counts = {"accept": 0, "reject": 0, "ignore": 0}
+        for row in self.query(f"SELECT answer, count(*) AS n FROM ({LIVE_ANSWERS}) GROUP BY 1"):
+            counts[row["answer"]] = row["n"]
+        return counts
+
+    # -- leases --------------------------------------------------------------------------------
+
+    def release_leases(self, annotator: str) -> None:
+        self.db.execute("DELETE FROM leases WHERE annotator = ?", [annotator])

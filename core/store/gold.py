@@ -1,0 +1,49 @@
+"""The gold set: texts annotated fully by hand (every span of every label), per annotator."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nerloop.core.records import Span
+from nerloop.core.store.base import StoreBase, dumps
+
+
+def _spans(raw: str) -> list[Span]:
+    return [Span(**s) for s in json.loads(raw)]
+
+
+class GoldMixin(StoreBase):
+    def save_gold(self, text_id: int, annotator: str, spans: list[Span], *, done: bool) -> None:
+        """Store (replace) one annotator's full annotation of a gold text."""
+        payload = dumps([s.as_dict() for s in sorted(spans, key=lambda s: (s.start, s.end))])
+        with self.write():
+            self.db.conn.execute("UPDATE texts SET split = 'gold' WHERE id = ?", (text_id,))
+            self.db.conn.execute(
+                "INSERT INTO gold (text_id, annotator, spans, done) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (text_id, annotator) DO UPDATE SET spans = excluded.spans, "
+                "done = excluded.done, updated = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+                (text_id, annotator, payload, int(done)),
+            )
+
+    def gold_for(self, text_id: int) -> list[dict[str, Any]]:
+        rows = self.query("SELECT * FROM gold WHERE text_id = ? ORDER BY updated", [text_id])
+        return [{**r, "spans": _spans(r["spans"]), "done": bool(r["done"])} for r in rows]
+
+    def gold_examples(self, *, done_only: bool = True) -> list[tuple[int, str, list[Span]]]:
+        """(text_id, text, spans) of every finished gold text; with several annotators of one
+        text, the latest finished annotation counts."""
+        rows = self.query(
+            "SELECT g.text_id, t.text, g.spans FROM gold g JOIN texts t ON t.id = g.text_id "
+            "WHERE g.done >= ? ORDER BY g.text_id, g.updated",
+            [1 if done_only else 0],
+        )
+        latest: dict[int, tuple[int, str, list[Span]]] = {}
+        for r in rows:
+            latest[r["text_id"]] = (r["text_id"], r["text"], _spans(r["spans"]))
+        return list(latest.values())
+
+    def count_gold(self, *, done_only: bool = True) -> int:
+        return int(self.scalar(
+            "SELECT count(DISTINCT text_id) FROM gold WHERE done >= ?", [1 if done_only else 0]
+        ))

@@ -1,0 +1,174 @@
+"""The database schema, created and upgraded by migrations.
+
+Each migration is applied once, in order, inside a transaction, and recorded by sqlite-utils in
+`_sqlite_migrations`. `PRAGMA user_version` mirrors the number of applied migrations so that an
+older nerloop can refuse a database written by a newer one before touching it.
+
+Never edit a migration that has shipped: add a new one.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+MIGRATION_SET = "nerloop"
+migrations = Migrations(MIGRATION_SET)
+
+
+@migrations(name="0001_initial")
+def m0001_initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE texts (
+            id INTEGER PRIMARY KEY,
+            input_hash INTEGER NOT NULL UNIQUE,
+            text TEXT NOT NULL,
+            meta TEXT NOT NULL DEFAULT '{}',
+            source TEXT,
+            split TEXT NOT NULL DEFAULT 'pool' CHECK (split IN ('pool', 'gold')),
+            created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        );
+        CREATE INDEX texts_split ON texts (split, id);
+
+        CREATE TABLE imports (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL,
+            format TEXT NOT NULL,
+            split TEXT NOT NULL,
+            added INTEGER NOT NULL,
+            duplicates INTEGER NOT NULL,
+            rejected INTEGER NOT NULL,
+            answers INTEGER NOT NULL DEFAULT 0,
+            created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        );
+
+        CREATE TABLE taxonomy_versions (
+            version INTEGER PRIMARY KEY,
+            content_hash TEXT NOT NULL,
+            source TEXT NOT NULL,
+            created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        );
+        CREATE TABLE labels (
+            version INTEGER NOT NULL REFERENCES taxonomy_versions (version),
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL CHECK (kind IN ('ner', 'rule')),
+            terms TEXT NOT NULL DEFAULT '[]',
+            patterns TEXT NOT NULL DEFAULT '[]',
+            examples TEXT NOT NULL DEFAULT '[]',
+            PRIMARY KEY (version, name)
+        );
+
+        CREATE TABLE proposals (
+            id INTEGER PRIMARY KEY,
+            text_id INTEGER NOT NULL REFERENCES texts (id),
+            label TEXT NOT NULL,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            token_start INTEGER NOT NULL,
+            token_end INTEGER NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('llm', 'rule', 'model', 'import')),
+            source_detail TEXT NOT NULL DEFAULT '',
+            score REAL,
+            context TEXT,
+            task_hash INTEGER NOT NULL,
+            created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+            CHECK (start < "end" AND token_start <= token_end)
+        );
+        -- One proposal per text, label, span and source: the same span from the LLM and from the
+        -- model are two proposals (the A/B needs both), but asking twice stores nothing new.
+        CREATE UNIQUE INDEX proposals_task_source ON proposals (task_hash, source);
+        CREATE INDEX proposals_text_label ON proposals (text_id, label);
+        CREATE INDEX proposals_label_source ON proposals (label, source, id);
+
+        -- Append-only: an undo is a new row that names the answer it takes back.
+        CREATE TABLE answers (
+            id INTEGER PRIMARY KEY,
+            proposal_id INTEGER NOT NULL REFERENCES proposals (id),
+            annotator TEXT NOT NULL,
+            answer TEXT NOT NULL CHECK (answer IN ('accept', 'reject', 'ignore', 'undo')),
+            undoes INTEGER REFERENCES answers (id),
+            start INTEGER,
+            "end" INTEGER,
+            token_start INTEGER,
+            token_end INTEGER,
+            session TEXT NOT NULL DEFAULT '',
+            created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+            CHECK ((answer = 'undo') = (undoes IS NOT NULL))
+        );
+        CREATE INDEX answers_proposal ON answers (proposal_id, id);
+        CREATE INDEX answers_annotator ON answers (annotator, id);
+        CREATE UNIQUE INDEX answers_undoes ON answers (undoes) WHERE undoes IS NOT NULL;
+
+        -- A task (one text and label, all its proposals asked together) is leased to one
+        -- annotator at a time; a lease that expires goes back to the pool.
+        CREATE TABLE leases (
+            text_id INTEGER NOT NULL REFERENCES texts (id),
+            label TEXT NOT NULL,
+            annotator TEXT NOT NULL,
+            expires REAL NOT NULL,
+            PRIMARY KEY (text_id, label, annotator)
+        );
+        CREATE INDEX leases_expires ON leases (expires);
+
+        CREATE TABLE gold (
+            id INTEGER PRIMARY KEY,
+            text_id INTEGER NOT NULL REFERENCES texts (id),
+            annotator TEXT NOT NULL,
+            spans TEXT NOT NULL DEFAULT '[]',
+            done INTEGER NOT NULL DEFAULT 0,
+            updated TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+            UNIQUE (text_id, annotator)
+        );
+
+        CREATE TABLE llm_calls (
+            id INTEGER PRIMARY KEY,
+            cache_key TEXT NOT NULL,
+            model TEXT NOT NULL,
+            prompt_version TEXT NOT NULL,
+            text_hash INTEGER NOT NULL,
+            label TEXT NOT NULL,
+            request TEXT NOT NULL,
+            response TEXT,
+            tokens_in INTEGER NOT NULL DEFAULT 0,
+            tokens_out INTEGER NOT NULL DEFAULT 0,
+            latency_ms REAL NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            error TEXT,
+            created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        );
+        CREATE INDEX llm_calls_key ON llm_calls (cache_key, id);
+
+        CREATE TABLE embeddings (
+            text_id INTEGER NOT NULL REFERENCES texts (id),
+            model TEXT NOT NULL,
+            dim INTEGER NOT NULL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (text_id, model)
+        );
+
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'cancelled')),
+            model_path TEXT,
+            config TEXT NOT NULL DEFAULT '',
+            counts TEXT NOT NULL DEFAULT '{}',
+            scores TEXT NOT NULL DEFAULT '{}',
+            log TEXT NOT NULL DEFAULT '',
+            promoted INTEGER NOT NULL DEFAULT 0,
+            started TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+            finished TEXT
+        );
+
+        CREATE TABLE label_settings (
+            label TEXT PRIMARY KEY,
+            llm_off INTEGER NOT NULL DEFAULT 0
+        );
+        """
+    )
+
+
+def latest_version() -> int:
+    """The schema version this code writes: the number of migrations it knows."""
+    return len(migrations._migrations)

@@ -1,0 +1,202 @@
+"""The taxonomy: which labels a project has, what they mean, and how rule labels match.
+
+`taxonomy.toml` holds one table per label, in the order they are asked:
+
+    [project]
+    lang = "en"                      # the spaCy language whose tokenizer defines token boundaries
+
+    [labels.PRICE]
+    kind = "ner"                     # ner: learnt by the model; rule: matched by terms/patterns
+    description = "A price with its currency and unit, e.g. '250 usd/t'."
+    examples = ["250 usd/t", "$4.10/bu"]
+
+    [labels.INCOTERM]
+    kind = "rule"
+    description = "Delivery terms."
+    terms = ["fob", "cif", "cfr"]    # phrases, matched case-insensitively
+    patterns = [[{LOWER = "ex"}, {LOWER = "works"}]]   # spaCy Matcher token patterns
+
+Validation errors name the label and the field. Edits made in the app go through tomlkit so the
+user's comments and layout survive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import tomlkit
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+TAXONOMY_FILE = "taxonomy.toml"
+LABEL_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+class TaxonomyError(ValueError):
+    """A taxonomy file that cannot be used; the message names the file, label and field."""
+
+
+class Label(BaseModel):
+    """One attribute of the taxonomy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    """Upper-case identifier, used as the entity label (PRICE, COMMODITY)."""
+    kind: Literal["ner", "rule"] = "ner"
+    """`ner` labels are learnt by the model from answers; `rule` labels are matched by terms and
+    patterns and never need the LLM."""
+    description: str = ""
+    """What the label means, in a sentence; it goes into the LLM prompt verbatim."""
+    terms: tuple[str, ...] = ()
+    """Phrases that are this label (rule labels), matched case-insensitively on token bounds."""
+    patterns: tuple[tuple[dict[str, Any], ...], ...] = ()
+    """spaCy Matcher token patterns (rule labels): each a list of token attribute tables."""
+    examples: tuple[str, ...] = ()
+    """Example surface strings of the label, shown to the LLM and in the taxonomy browser."""
+
+    @field_validator("name")
+    @classmethod
+    def _name_shape(cls, value: str) -> str:
+        if not LABEL_NAME.match(value):
+            raise ValueError("must be upper case letters, digits and _ (e.g. PRICE)")
+        return value
+
+    @field_validator("terms", "examples")
+    @classmethod
+    def _non_empty_strings(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for i, item in enumerate(value):
+            if not item.strip():
+                raise ValueError(f"item {i} is empty")
+        return value
+
+    @model_validator(mode="after")
+    def _rule_needs_rules(self) -> Label:
+        if self.kind == "rule" and not (self.terms or self.patterns):
+            raise ValueError("a rule label needs terms or patterns")
+        return self
+
+
+class Taxonomy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lang: str = "en"
+    """spaCy language code of the texts; its tokenizer defines token boundaries."""
+    labels: tuple[Label, ...] = Field(default=())
+    """The labels in the order their passes are offered."""
+
+    @property
+    def names(self) -> list[str]:
+        return [label.name for label in self.labels]
+
+    def get(self, name: str) -> Label:
+        for label in self.labels:
+            if label.name == name:
+                return label
+        raise KeyError(name)
+
+    @property
+    def ner_labels(self) -> list[Label]:
+        return [label for label in self.labels if label.kind == "ner"]
+
+    @property
+    def rule_labels(self) -> list[Label]:
+        return [label for label in self.labels if label.kind == "rule"]
+
+    def content_hash(self) -> str:
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _check_patterns(label: str, patterns: Any, where: str) -> None:
+    # Check with spaCy's own Matcher, so an invalid pattern is reported here, not at match time.
+    from spacy.lang.xx import MultiLanguage
+    from spacy.matcher import Matcher
+
+    matcher = Matcher(MultiLanguage().vocab, validate=True)
+    for i, pattern in enumerate(patterns):
+        try:
+            matcher.add(f"{label}_{i}", [list(pattern)])
+        except Exception as exc:  # spaCy raises ValueError or MatchPatternError
+            first = str(exc).strip().splitlines()
+            detail = " ".join(line.strip() for line in first if line.strip())[:300]
+            raise TaxonomyError(f"{where}: label {label}: field patterns[{i}]: {detail}") from exc
+
+
+def parse_taxonomy(data: dict[str, Any], where: str = TAXONOMY_FILE) -> Taxonomy:
+    """Validate a taxonomy from its TOML tables; errors name `where`, the label and the field."""
+    project = data.get("project", {})
+    unknown = set(data) - {"project", "labels"}
+    if unknown:
+        raise TaxonomyError(f"{where}: unknown top-level table(s): {', '.join(sorted(unknown))}")
+    if not isinstance(project, dict):
+        raise TaxonomyError(f"{where}: [project] must be a table")
+    raw_labels = data.get("labels", {})
+    if not isinstance(raw_labels, dict) or not raw_labels:
+        raise TaxonomyError(f"{where}: no labels: add a table such as [labels.PRICE]")
+    labels = []
+    for name, body in raw_labels.items():
+        if not isinstance(body, dict):
+            raise TaxonomyError(f"{where}: label {name}: must be a table")
+        try:
+            label = Label(name=name, **body)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(part) for part in err["loc"]) or "label"
+            raise TaxonomyError(f"{where}: label {name}: field {loc}: {err['msg']}") from None
+        _check_patterns(name, label.patterns, where)
+        labels.append(label)
+    lang = project.get("lang", "en")
+    if not isinstance(lang, str):
+        raise TaxonomyError(f"{where}: project: field lang: must be a string such as 'en'")
+    try:
+        import spacy
+
+        spacy.blank(lang)
+    except Exception:
+        raise TaxonomyError(
+            f"{where}: project: field lang: {lang!r} is not a spaCy language code"
+        ) from None
+    return Taxonomy(lang=lang, labels=tuple(labels))
+
+
+def load_taxonomy(path: Path) -> Taxonomy:
+    """Read and validate a taxonomy file."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise TaxonomyError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise TaxonomyError(f"{path}: not UTF-8 (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise TaxonomyError(f"{path}: invalid TOML: {exc}") from None
+    return parse_taxonomy(data, str(path))
+
+
+def update_label(path: Path, name: str, *, description: str | None = None,
+                 terms: list[str] | None = None) -> Taxonomy:
+    """Change a label's description and/or terms in the file, keeping its comments and layout.
+
+    The result is validated before the file is replaced, so a bad edit never breaks the file.
+    """
+    doc = tomlkit.parse(path.read_text("utf-8"))
+    labels = doc.get("labels")
+    if labels is None or name not in labels:
+        raise TaxonomyError(f"{path}: no label {name}")
+    table = labels[name]
+    if description is not None:
+        table["description"] = description
+    if terms is not None:
+        table["terms"] = terms
+    text = tomlkit.dumps(doc)
+    taxonomy = parse_taxonomy(tomllib.loads(text), str(path))
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(text, "utf-8")
+    tmp.replace(path)
+    return taxonomy
