@@ -179,8 +179,9 @@ def load_taxonomy(path: Path) -> Taxonomy:
     return parse_taxonomy(data, str(path))
 
 
-def update_label(path: Path, name: str, *, description: str | None = None,
-                 terms: list[str] | None = None) -> Taxonomy:
+def update_label(
+    path: Path, name: str, *, description: str | None = None, terms: list[str] | None = None
+) -> Taxonomy:
     """Change a label's description and/or terms in the file, keeping its comments and layout.
 
     The result is validated before the file is replaced, so a bad edit never breaks the file.

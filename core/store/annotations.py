@@ -43,8 +43,9 @@ def proposal_from_row(row: dict[str, Any]) -> Proposal:
 def _answer_row(row: dict[str, Any]) -> Answer:
     span = None
     if row["start"] is not None:
-        span = Span(row["start"], row["end"], row.get("label") or "", row["token_start"],
-                    row["token_end"])
+        span = Span(
+            row["start"], row["end"], row.get("label") or "", row["token_start"], row["token_end"]
+        )
     return Answer(
         id=row["id"],
         proposal_id=row["proposal_id"],
@@ -70,17 +71,30 @@ class AnnotationsMixin(StoreBase):
                     raise KeyError(f"no text with id {p.text_id}")
                 th = task_hash(int(h), p.label, p.start, p.end)
                 conn.execute(
-                    "INSERT OR IGNORE INTO proposals (text_id, label, start, \"end\", token_start,"
+                    'INSERT OR IGNORE INTO proposals (text_id, label, start, "end", token_start,'
                     " token_end, source, source_detail, score, context, task_hash) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (p.text_id, p.label, p.start, p.end, p.token_start, p.token_end, p.source,
-                     p.source_detail, p.score, p.context, th),
+                    (
+                        p.text_id,
+                        p.label,
+                        p.start,
+                        p.end,
+                        p.token_start,
+                        p.token_end,
+                        p.source,
+                        p.source_detail,
+                        p.score,
+                        p.context,
+                        th,
+                    ),
                 )
                 ids.append(
-                    int(self.scalar(
-                        "SELECT id FROM proposals WHERE task_hash = ? AND source = ?",
-                        [th, p.source],
-                    ))
+                    int(
+                        self.scalar(
+                            "SELECT id FROM proposals WHERE task_hash = ? AND source = ?",
+                            [th, p.source],
+                        )
+                    )
                 )
         return ids
 
@@ -104,10 +118,13 @@ class AnnotationsMixin(StoreBase):
         return [proposal_from_row(r) for r in self.query(sql + " ORDER BY start, id", params)]
 
     def has_proposals(self, text_id: int, label: str, source: Source) -> bool:
-        return self.scalar(
-            "SELECT 1 FROM proposals WHERE text_id = ? AND label = ? AND source = ? LIMIT 1",
-            [text_id, label, source],
-        ) is not None
+        return (
+            self.scalar(
+                "SELECT 1 FROM proposals WHERE text_id = ? AND label = ? AND source = ? LIMIT 1",
+                [text_id, label, source],
+            )
+            is not None
+        )
 
     def count_proposals(self, label: str | None = None) -> int:
         if label is None:
@@ -133,12 +150,16 @@ class AnnotationsMixin(StoreBase):
             raise ValueError(f"answer must be accept, reject or ignore, not {answer!r}")
         with self.write():
             cur = self.db.conn.execute(
-                "INSERT INTO answers (proposal_id, annotator, answer, start, \"end\", token_start,"
+                'INSERT INTO answers (proposal_id, annotator, answer, start, "end", token_start,'
                 " token_end, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    proposal_id, annotator, answer,
-                    span.start if span else None, span.end if span else None,
-                    span.token_start if span else None, span.token_end if span else None,
+                    proposal_id,
+                    annotator,
+                    answer,
+                    span.start if span else None,
+                    span.end if span else None,
+                    span.token_start if span else None,
+                    span.token_end if span else None,
                     session,
                 ),
             )
@@ -185,8 +206,8 @@ class AnnotationsMixin(StoreBase):
         """
         sql = (
             "SELECT a.id AS answer_id, a.answer, a.annotator, a.session, a.created,"
-            " a.start AS a_start, a.\"end\" AS a_end, a.token_start AS a_token_start,"
-            " a.token_end AS a_token_end, p.id AS proposal_id, p.label, p.start, p.\"end\","
+            ' a.start AS a_start, a."end" AS a_end, a.token_start AS a_token_start,'
+            ' a.token_end AS a_token_end, p.id AS proposal_id, p.label, p.start, p."end",'
             " p.token_start, p.token_end, p.source, p.source_detail, p.score, p.task_hash,"
             " t.id AS text_id, t.text, t.input_hash, t.meta, t.split"
             f" FROM ({LIVE_ANSWERS}) a JOIN proposals p ON p.id = a.proposal_id"

@@ -44,6 +44,8 @@ class GoldMixin(StoreBase):
         return list(latest.values())
 
     def count_gold(self, *, done_only: bool = True) -> int:
-        return int(self.scalar(
-            "SELECT count(DISTINCT text_id) FROM gold WHERE done >= ?", [1 if done_only else 0]
-        ))
+        return int(
+            self.scalar(
+                "SELECT count(DISTINCT text_id) FROM gold WHERE done >= ?", [1 if done_only else 0]
+            )
+        )

@@ -14,9 +14,7 @@ class StatsMixin(TextsMixin, AnnotationsMixin):
         out: dict[str, dict[str, int]] = {}
 
         def entry(label: str) -> dict[str, int]:
-            return out.setdefault(
-                label, {"proposals": 0, "accept": 0, "reject": 0, "ignore": 0}
-            )
+            return out.setdefault(label, {"proposals": 0, "accept": 0, "reject": 0, "ignore": 0})
 
         for r in self.query(
             "SELECT label, source, count(*) AS n FROM proposals GROUP BY label, source"

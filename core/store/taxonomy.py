@@ -28,9 +28,16 @@ class TaxonomyMixin(StoreBase):
                 self.db.conn.execute(
                     "INSERT INTO labels (version, position, name, description, kind, terms,"
                     " patterns, examples) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (version, position, label.name, label.description, label.kind,
-                     dumps(list(label.terms)), dumps([list(p) for p in label.patterns]),
-                     dumps(list(label.examples))),
+                    (
+                        version,
+                        position,
+                        label.name,
+                        label.description,
+                        label.kind,
+                        dumps(list(label.terms)),
+                        dumps([list(p) for p in label.patterns]),
+                        dumps(list(label.examples)),
+                    ),
                 )
             return version
 
@@ -43,12 +50,12 @@ class TaxonomyMixin(StoreBase):
     def stored_taxonomy(self, version: int | None = None) -> list[Label]:
         """The labels of one version (the latest by default), as stored."""
         version = version or self.taxonomy_version()
-        rows = self.query(
-            "SELECT * FROM labels WHERE version = ? ORDER BY position", [version]
-        )
+        rows = self.query("SELECT * FROM labels WHERE version = ? ORDER BY position", [version])
         return [
             Label(
-                name=r["name"], kind=r["kind"], description=r["description"],
+                name=r["name"],
+                kind=r["kind"],
+                description=r["description"],
                 terms=tuple(json.loads(r["terms"])),
                 patterns=tuple(tuple(p) for p in json.loads(r["patterns"])),
                 examples=tuple(json.loads(r["examples"])),

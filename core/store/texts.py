@@ -23,7 +23,11 @@ def _text_row(row: dict[str, Any]) -> StoredText:
 
 class TextsMixin(StoreBase):
     def add_text(
-        self, text: str, *, meta: dict[str, Any] | None = None, split: Split = "pool",
+        self,
+        text: str,
+        *,
+        meta: dict[str, Any] | None = None,
+        split: Split = "pool",
         source: str | None = None,
     ) -> tuple[int, bool]:
         """Store a text unless an identical one is there; returns (id, added).
@@ -79,13 +83,25 @@ class TextsMixin(StoreBase):
         return int(self.scalar("SELECT count(*) FROM texts WHERE split = ?", [split]))
 
     def log_import(
-        self, *, path: str, format: str, split: Split, added: int, duplicates: int,
-        rejected: int, answers: int = 0,
+        self,
+        *,
+        path: str,
+        format: str,
+        split: Split,
+        added: int,
+        duplicates: int,
+        rejected: int,
+        answers: int = 0,
     ) -> None:
         self.db["imports"].insert(
             {
-                "path": path, "format": format, "split": split, "added": added,
-                "duplicates": duplicates, "rejected": rejected, "answers": answers,
+                "path": path,
+                "format": format,
+                "split": split,
+                "added": added,
+                "duplicates": duplicates,
+                "rejected": rejected,
+                "answers": answers,
             }
         )
 

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up .venv (if needed) and run every check: ruff format, ruff lint, mypy, pytest.
+# This is the README's second command and what CI (.ci/run) runs.
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+echo "== ruff format --check"; .venv/bin/ruff format --check .
+echo "== ruff check";          .venv/bin/ruff check .
+echo "== mypy";                .venv/bin/mypy
+echo "== pytest";              .venv/bin/pytest "$@"

@@ -1,0 +1,12 @@
+"""The `nerloop` command line: a thin layer over nerloop.core.
+
+Each command group lives in its own module and registers itself on `main`. Textual is imported
+only by `nerloop annotate`, so the other commands start fast and run without a terminal.
+"""
+
+from __future__ import annotations
+
+from nerloop.tui.cli import project_cmds  # noqa: F401  (registers init, stats, taxonomy)
+from nerloop.tui.cli.base import main
+
+__all__ = ["main"]

@@ -1,0 +1,81 @@
+"""Shared pieces of the command line: the root group, the project option, exit codes."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from nerloop import __version__
+from nerloop.core.config import SettingsError
+from nerloop.core.project import Project, ProjectError
+from nerloop.core.store import StoreError
+from nerloop.core.taxonomy import TaxonomyError
+
+# Exit codes scripts can rely on (also in README): 0 ok, 1 bad input or a failed job, 2 usage.
+EXIT_OK = 0
+EXIT_BAD_INPUT = 1
+EXIT_USAGE = 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Errors that are the user's to fix: printed as one line, never as a traceback.
+USER_ERRORS: tuple[type[Exception], ...] = (
+    ProjectError,
+    StoreError,
+    TaxonomyError,
+    SettingsError,
+    FileNotFoundError,
+)
+
+
+class UserError(click.ClickException):
+    exit_code = EXIT_BAD_INPUT
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="nerloop")
+def main() -> None:
+    """nerloop: an LLM proposes spans, you say y or n, a small spaCy NER model learns.
+
+    Every command takes -p/--project DIR (default: $NERLOOP_PROJECT, else the current folder).
+
+    \b
+    Example:
+      nerloop init -p myproject --taxonomy taxonomy.toml
+      nerloop import texts.jsonl -p myproject
+      nerloop annotate -p myproject
+    """
+
+
+def project_option(f: F) -> F:
+    return click.option(
+        "-p",
+        "--project",
+        "project_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=lambda: os.environ.get("NERLOOP_PROJECT", "."),
+        show_default="$NERLOOP_PROJECT or .",
+        help="The project folder.",
+    )(f)
+
+
+def user_errors(f: F) -> F:
+    """Turn the core's user-facing errors into one-line messages with exit code 1."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except USER_ERRORS as exc:
+            raise UserError(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_project(project_dir: Path) -> Project:
+    return Project.open(project_dir)

@@ -1,0 +1,115 @@
+"""`nerloop init`, `nerloop stats` and `nerloop taxonomy`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from nerloop.core.project import Project
+from nerloop.core.stats import project_stats
+from nerloop.tui.cli.base import main, open_project, project_option, user_errors
+
+
+@main.command()
+@project_option
+@click.option(
+    "--taxonomy",
+    "taxonomy_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A taxonomy.toml to copy into the project (default: keep the folder's, or a starter).",
+)
+@user_errors
+def init(project_dir: Path, taxonomy_file: Path | None) -> None:
+    """Create a project: nerloop.db and taxonomy.toml in the project folder.
+
+    Running it again on a project is safe: nothing stored is touched, and a changed taxonomy
+    is recorded as a new version.
+
+    \b
+    Example:
+      nerloop init -p heards --taxonomy sample_data/commodities/taxonomy.toml
+    """
+    project = Project.init(project_dir, taxonomy_file)
+    click.echo(
+        f"Project {project_dir}: {len(project.taxonomy.labels)} labels "
+        f"(taxonomy version {project.store.taxonomy_version()}), "
+        f"{project.store.count_texts()} texts."
+    )
+    project.close()
+
+
+@main.command()
+@project_option
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@user_errors
+def stats(project_dir: Path, as_json: bool) -> None:
+    """Counts of texts, gold, proposals and answers, per label and in all.
+
+    \b
+    Example:
+      nerloop stats -p heards --json | jq .answers
+    """
+    project = open_project(project_dir)
+    figures = project_stats(project)
+    project.close()
+    if as_json:
+        click.echo(json.dumps(figures, indent=2))
+        return
+    click.echo(
+        f"texts      {figures['texts']:>8}   (pool {figures['pool']}, gold {figures['gold']})"
+    )
+    click.echo(f"proposals  {figures['proposals']:>8}")
+    answers = figures["answers"]
+    click.echo(
+        f"answers    {sum(answers.values()):>8}   (accept {answers['accept']}, "
+        f"reject {answers['reject']}, ignore {answers['ignore']})"
+    )
+    click.echo("")
+    click.echo(f"{'label':<16}{'kind':<6}{'proposed':>9}{'accept':>8}{'reject':>8}{'ignore':>8}")
+    for name, row in figures["labels"].items():
+        click.echo(
+            f"{name:<16}{row.get('kind', ''):<6}{row['proposals']:>9}{row['accept']:>8}"
+            f"{row['reject']:>8}{row['ignore']:>8}"
+        )
+
+
+@main.group()
+def taxonomy() -> None:
+    """Look at the project's taxonomy."""
+
+
+@taxonomy.command("show")
+@project_option
+@click.option("--json", "as_json", is_flag=True, help="Print the labels as JSON.")
+@user_errors
+def taxonomy_show(project_dir: Path, as_json: bool) -> None:
+    """Print the labels: name, kind, description, terms and patterns.
+
+    \b
+    Example:
+      nerloop taxonomy show -p heards
+    """
+    project = open_project(project_dir)
+    version = project.store.taxonomy_version()
+    labels = project.taxonomy.labels
+    project.close()
+    if as_json:
+        payload = {
+            "version": version,
+            "labels": [label.model_dump(mode="json") for label in labels],
+        }
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"taxonomy version {version}, {len(labels)} labels")
+    for label in labels:
+        click.echo(f"\n{label.name}  ({label.kind})")
+        if label.description:
+            click.echo(f"  {label.description}")
+        if label.terms:
+            click.echo(f"  terms: {', '.join(label.terms)}")
+        for pattern in label.patterns:
+            click.echo(f"  pattern: {json.dumps(list(pattern))}")
+        if label.examples:
+            click.echo(f"  examples: {', '.join(label.examples)}")
