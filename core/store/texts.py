@@ -93,7 +93,7 @@ class TextsMixin(StoreBase):
         rejected: int,
         answers: int = 0,
     ) -> None:
-        self.db["imports"].insert(
+        self.db.table("imports").insert(
             {
                 "path": path,
                 "format": format,
