@@ -173,7 +173,10 @@ class AnnotationsMixin(StoreBase):
             row = self.db.conn.execute(
                 "SELECT proposal_id, answer FROM answers WHERE id = ?", (answer_id,)
             ).fetchone()
-            if row is None or row[1] == "undo":
+            undone = self.db.conn.execute(
+                "SELECT 1 FROM answers WHERE undoes = ?", (answer_id,)
+            ).fetchone()
+            if row is None or row[1] == "undo" or undone is not None:
                 raise KeyError(f"no answer {answer_id} to undo")
             cur = self.db.conn.execute(
                 "INSERT INTO answers (proposal_id, annotator, answer, undoes, session) "

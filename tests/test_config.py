@@ -1,0 +1,71 @@
+"""Settings: file < environment < arguments; the API key stays secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nerloop.core.config import SETTINGS_FILE, SettingsError, load_settings
+
+
+def test_defaults_without_a_file(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path)
+    assert settings.llm_base_url == "http://localhost:11434/v1"
+    assert not settings.llm_configured
+
+
+def test_file_then_environment_then_arguments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / SETTINGS_FILE).write_text('llm_model = "file-model"\nllm_concurrency = 3\n')
+    assert load_settings(tmp_path).llm_model == "file-model"
+    monkeypatch.setenv("NERLOOP_LLM_MODEL", "env-model")
+    settings = load_settings(tmp_path)
+    assert (settings.llm_model, settings.llm_concurrency) == ("env-model", 3)
+    assert load_settings(tmp_path, llm_model="arg-model").llm_model == "arg-model"
+
+
+def test_the_api_key_comes_from_either_variable_and_never_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NERLOOP_LLM_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-secret")
+    settings = load_settings(tmp_path)
+    assert settings.llm_api_key is not None
+    assert settings.llm_api_key.get_secret_value() == "sk-openai-secret"
+    monkeypatch.setenv("NERLOOP_LLM_API_KEY", "sk-nerloop-secret")
+    settings = load_settings(tmp_path)
+    assert settings.llm_api_key is not None
+    assert settings.llm_api_key.get_secret_value() == "sk-nerloop-secret"
+    assert "secret" not in repr(settings) and "secret" not in str(settings.model_dump())
+
+
+def test_bad_values_name_the_file_and_field(tmp_path: Path) -> None:
+    (tmp_path / SETTINGS_FILE).write_text("llm_concurrency = 0\n")
+    with pytest.raises(SettingsError, match=r"nerloop.toml: field llm_concurrency"):
+        load_settings(tmp_path)
+    (tmp_path / SETTINGS_FILE).write_text("no_such_setting = 1\n")
+    with pytest.raises(SettingsError, match=r"field no_such_setting"):
+        load_settings(tmp_path)
+
+
+def test_every_setting_has_a_docstring() -> None:
+    import ast
+    import inspect
+
+    from nerloop.core import config
+
+    tree = ast.parse(inspect.getsource(config.Settings))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    fields = [n.target.id for n in body if isinstance(n, ast.AnnAssign)]
+    documented = {
+        n.target.id
+        for n, after in zip(body, body[1:], strict=False)
+        if isinstance(n, ast.AnnAssign)
+        and isinstance(after, ast.Expr)
+        and isinstance(after.value, ast.Constant)
+        and isinstance(after.value.value, str)
+    }
+    missing = [f for f in fields if f not in documented and f != "model_config"]
+    assert missing == []

@@ -1,0 +1,79 @@
+"""Taxonomy files: validation errors name the label and field; each change is a new version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nerloop.core.project import Project
+from nerloop.core.taxonomy import TaxonomyError, load_taxonomy, update_label
+
+
+def _write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "taxonomy.toml"
+    path.write_text(body, "utf-8")
+    return path
+
+
+def test_the_test_taxonomy_loads(taxonomy_file: Path) -> None:
+    tax = load_taxonomy(taxonomy_file)
+    assert tax.names == ["COMMODITY", "INCOTERM", "PRICE", "LOCATION"]
+    assert [label.name for label in tax.rule_labels] == ["COMMODITY", "INCOTERM"]
+    assert tax.get("INCOTERM").patterns[0][0] == {"LOWER": "ex"}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('[labels.price]\nkind = "ner"\n', r"label price: field name: .*upper case"),
+        ('[labels.PRICE]\nkind = "regex"\n', r"label PRICE: field kind: "),
+        ('[labels.PRICE]\nkind = "rule"\n', r"label PRICE: .*needs terms or patterns"),
+        ('[labels.PRICE]\nkind = "ner"\ncolour = "red"\n', r"label PRICE: field colour: "),
+        ('[labels.PRICE]\nterms = ["ok", " "]\n', r"label PRICE: field terms: .*item 1 is empty"),
+        (
+            '[labels.UNIT]\nkind = "rule"\npatterns = [[{NOPE = "x"}]]\n',
+            r"label UNIT: field patterns\[0\]",
+        ),
+        ("[labels]\n", r"no labels"),
+        ('[project]\nlang = "klingon"\n[labels.A]\n', r"field lang: 'klingon'"),
+        ("[labels.A\n", r"invalid TOML"),
+        ("[other]\n[labels.A]\n", r"unknown top-level table"),
+    ],
+)
+def test_validation_errors_name_the_label_and_field(
+    tmp_path: Path, body: str, message: str
+) -> None:
+    path = _write(tmp_path, body)
+    with pytest.raises(TaxonomyError, match=message) as err:
+        load_taxonomy(path)
+    assert str(path) in str(err.value)
+
+
+def test_a_missing_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(TaxonomyError, match="cannot read"):
+        load_taxonomy(tmp_path / "nope.toml")
+
+
+def test_each_change_is_stored_as_a_new_version(project: Project) -> None:
+    assert project.store.taxonomy_version() == 1
+    assert project.reload_taxonomy() == 1  # unchanged file: no new version
+    update_label(project.taxonomy_path, "PRICE", description="A price per unit.")
+    assert project.reload_taxonomy() == 2
+    update_label(project.taxonomy_path, "COMMODITY", terms=["wheat", "barley"])
+    assert project.reload_taxonomy() == 3
+    assert project.taxonomy.get("COMMODITY").terms == ("wheat", "barley")
+    first = {label.name: label for label in project.store.stored_taxonomy(1)}
+    assert first["PRICE"].description == "A price with its currency and unit."
+    assert project.store.stored_taxonomy()[2].description == "A price per unit."
+
+
+def test_edits_keep_comments_and_refuse_invalid_changes(project: Project) -> None:
+    path = project.taxonomy_path
+    path.write_text("# keep me\n" + path.read_text("utf-8"), "utf-8")
+    update_label(path, "LOCATION", description="A port.")
+    assert path.read_text("utf-8").startswith("# keep me\n")
+    before = path.read_text("utf-8")
+    with pytest.raises(TaxonomyError, match="label COMMODITY"):
+        update_label(path, "COMMODITY", terms=[])  # a rule label needs terms
+    assert path.read_text("utf-8") == before
