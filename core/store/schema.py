@@ -169,6 +169,29 @@ def m0001_initial(db: Database) -> None:
     )
 
 
+@migrations(name="0002_queue")
+def m0002_queue(db: Database) -> None:
+    db.executescript(
+        """
+        -- The queue asks model proposals in informativeness order (score nearest 0.5 first);
+        -- an index on that expression keeps "next task" a short index walk at millions of rows.
+        CREATE INDEX proposals_informative ON proposals (label, source, abs(score - 0.5), id);
+
+        -- Which texts a source has already been run over for a label, whether or not it found
+        -- anything: without it, texts where rules match nothing would be re-run forever.
+        CREATE TABLE proposer_coverage (
+            label TEXT NOT NULL,
+            source TEXT NOT NULL,
+            text_id INTEGER NOT NULL REFERENCES texts (id),
+            created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+            PRIMARY KEY (label, source, text_id)
+        ) WITHOUT ROWID;
+
+        CREATE INDEX leases_annotator ON leases (annotator, expires);
+        """
+    )
+
+
 def latest_version() -> int:
     """The schema version this code writes: the number of migrations it knows."""
     return len(migrations._migrations)
