@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
+import itertools
 from pathlib import Path
 
 import pytest
@@ -51,9 +54,6 @@ def test_bad_values_name_the_file_and_field(tmp_path: Path) -> None:
 
 
 def test_every_setting_has_a_docstring() -> None:
-    import ast
-    import inspect
-
     from nerloop.core import config
 
     tree = ast.parse(inspect.getsource(config.Settings))
@@ -61,7 +61,7 @@ def test_every_setting_has_a_docstring() -> None:
     fields = [n.target.id for n in body if isinstance(n, ast.AnnAssign)]
     documented = {
         n.target.id
-        for n, after in zip(body, body[1:], strict=False)
+        for n, after in itertools.pairwise(body)
         if isinstance(n, ast.AnnAssign)
         and isinstance(after, ast.Expr)
         and isinstance(after.value, ast.Constant)
