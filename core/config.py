@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     """Retrain in the background after this many new accepted answers; 0 turns it off."""
     train_max_steps: int = Field(default=2000, ge=0)
     """Upper bound on optimiser steps in one training run."""
+    rules_win: bool = True
+    """In the packaged pipeline, a rule match replaces an overlapping entity the model found;
+    false keeps the model's entity instead."""
 
     @classmethod
     def settings_customise_sources(
