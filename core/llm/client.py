@@ -1,0 +1,347 @@
+"""An asynchronous client for OpenAI-compatible chat-completions endpoints.
+
+Works with OpenAI, Ollama's /v1, vLLM, llama.cpp's server and LM Studio. It bounds the requests
+in flight, spaces them to a requests-per-minute limit, retries what is worth retrying (connect
+errors, timeouts, dropped connections, 429, 5xx) with exponential backoff and jitter, honours
+Retry-After, and asks for JSON: `response_format` json_schema first, json_object when the server
+rejects that, and no response_format at all (the tolerant parser reads the answer) when it
+rejects both.
+
+Every error message is composed here from parts that cannot hold the API key (status, URL
+without credentials, the server's error text with the key masked): httpx exceptions are never
+passed through as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from nerloop.core.config import Settings
+
+JsonMode = Literal["json_schema", "json_object", "none"]
+_DOWNGRADE: dict[JsonMode, JsonMode] = {"json_schema": "json_object", "json_object": "none"}
+_USERINFO = re.compile(r"//[^/@]*@")
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class LLMError(Exception):
+    """A request that failed for good (after any retries). The message is safe to show."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attempts: int = 1,
+        waits: list[float] | None = None,
+        status: int | None = None,
+        latency_ms: float = 0.0,
+    ) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.waits = waits or []
+        self.status = status
+        self.latency_ms = latency_ms
+
+
+class LLMUnreachableError(LLMError):
+    """Nothing answers at the base URL: the whole job should stop, not just this request."""
+
+
+@dataclass(slots=True)
+class ChatResult:
+    content: str
+    tokens_in: int
+    tokens_out: int
+    latency_ms: float
+    attempts: int
+    waits: list[float] = field(default_factory=list)
+    json_mode: JsonMode = "json_schema"
+    finish_reason: str | None = None
+
+
+def safe_url(url: str) -> str:
+    """`url` without user:password@ (a base URL may carry credentials)."""
+    return _USERINFO.sub("//", url)
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class RateLimiter:
+    """Spaces request starts evenly to at most `per_minute` a minute (0: no limit)."""
+
+    def __init__(self, per_minute: float, sleep: Sleep) -> None:
+        self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
+        self._next = 0.0
+        self._sleep = sleep
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> float:
+        if self.interval <= 0:
+            return 0.0
+        async with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        delay = start - now
+        if delay > 0:
+            await self._sleep(delay)
+        return delay
+
+
+class LLMClient:
+    """One client per event loop; use `async with LLMClient(settings) as client:`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        max_retry_after: float = 300.0,
+    ) -> None:
+        self.base_url = settings.llm_base_url.rstrip("/")
+        self.model = settings.llm_model
+        self.temperature = settings.llm_temperature
+        self.max_tokens = settings.llm_max_tokens
+        self.max_retries = settings.llm_max_retries
+        self.concurrency = settings.llm_concurrency
+        self.json_mode: JsonMode = "json_schema"
+        self._key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._max_retry_after = max_retry_after
+        self._sem = asyncio.Semaphore(settings.llm_concurrency)
+        self._rate = RateLimiter(settings.llm_requests_per_minute, sleep)
+        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+        self._http = httpx.AsyncClient(
+            headers=headers,
+            timeout=httpx.Timeout(settings.llm_timeout),
+            limits=httpx.Limits(
+                max_connections=settings.llm_concurrency,
+                max_keepalive_connections=settings.llm_concurrency,
+            ),
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> LLMClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def where(self) -> str:
+        return safe_url(self.base_url)
+
+    def _mask(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key else text
+
+    def unreachable(self, reason: str, **kw: Any) -> LLMUnreachableError:
+        return LLMUnreachableError(
+            f"cannot reach the LLM at {self.where} ({reason}); "
+            "set NERLOOP_LLM_BASE_URL or start the server",
+            **kw,
+        )
+
+    async def check(self) -> None:
+        """Raise LLMUnreachableError when nothing listens at the base URL.
+
+        Any HTTP answer (even a 404 from a server without /models) counts as reachable.
+        """
+        try:
+            await self._http.get(f"{self.base_url}/models", timeout=10.0)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as exc:
+            raise self.unreachable(_connect_reason(exc)) from None
+        except httpx.HTTPError:
+            return
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
+        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+
+    def _body(self, messages: list[dict[str, str]], schema: dict[str, Any] | None) -> dict:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
+        if schema is not None and self.json_mode == "json_schema":
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "spans", "strict": True, "schema": schema},
+            }
+        elif schema is not None and self.json_mode == "json_object":
+            body["response_format"] = {"type": "json_object"}
+        return body
+
+    async def chat(
+        self, messages: list[dict[str, str]], schema: dict[str, Any] | None = None
+    ) -> ChatResult:
+        """One chat completion: the answer's content, token counts, latency and attempts."""
+        url = f"{self.base_url}/chat/completions"
+        attempts = 0
+        waits: list[float] = []
+        started = time.perf_counter()
+
+        def elapsed() -> float:
+            return (time.perf_counter() - started) * 1000
+
+        while True:
+            attempts += 1
+            mode = self.json_mode
+            body = self._body(messages, schema)
+            await self._rate.wait()
+            failure: str
+            retry_after: float | None = None
+            connect_failed = False
+            async with self._sem:
+                try:
+                    resp = await self._http.post(url, json=body)
+                except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                    failure, connect_failed = _connect_reason(exc), True
+                    resp = None
+                except httpx.UnsupportedProtocol:
+                    raise self.unreachable(
+                        "not an http(s) URL", attempts=attempts, waits=waits
+                    ) from None
+                except httpx.TimeoutException:
+                    failure, resp = "timed out", None
+                except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+                    failure, resp = "the connection was closed", None
+                except httpx.HTTPError as exc:
+                    failure, resp = type(exc).__name__, None
+            if resp is not None:
+                if resp.status_code == 200:
+                    return self._result(resp, attempts, waits, elapsed(), mode)
+                detail = self._mask(_error_detail(resp))
+                if resp.status_code == 400 and mode in _DOWNGRADE and _rejects_format(detail):
+                    # The server does not do this JSON mode: step down (once per client, since
+                    # every later request would fail the same way) and ask again at once.
+                    if self.json_mode == mode:
+                        self.json_mode = _DOWNGRADE[mode]
+                    attempts -= 1
+                    continue
+                failure = f"HTTP {resp.status_code}" + (f": {detail}" if detail else "")
+                if resp.status_code != 429 and resp.status_code < 500:
+                    raise LLMError(
+                        f"the LLM at {self.where} refused the request ({failure})",
+                        attempts=attempts,
+                        waits=waits,
+                        status=resp.status_code,
+                        latency_ms=elapsed(),
+                    )
+                retry_after = retry_after_seconds(resp.headers.get("retry-after"))
+            if attempts > self.max_retries:
+                kw: dict[str, Any] = {"attempts": attempts, "waits": waits, "latency_ms": elapsed()}
+                if connect_failed:
+                    raise self.unreachable(failure, **kw)
+                status = resp.status_code if resp is not None else None
+                raise LLMError(
+                    f"the LLM at {self.where} failed after {attempts} attempts ({failure})",
+                    status=status,
+                    **kw,
+                )
+            if retry_after is not None:
+                wait = min(retry_after, self._max_retry_after)
+            else:
+                wait = self._backoff(attempts)
+            waits.append(wait)
+            await self._sleep(wait)
+
+    def _result(
+        self, resp: httpx.Response, attempts: int, waits: list[float], ms: float, mode: JsonMode
+    ) -> ChatResult:
+        try:
+            data = resp.json()
+            choice = data["choices"][0]
+            content = choice["message"]["content"]
+            if not isinstance(content, str):
+                raise TypeError("content is not a string")
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise LLMError(
+                f"the LLM at {self.where} sent a response that is not a chat completion "
+                f"({type(exc).__name__})",
+                attempts=attempts,
+                waits=waits,
+                status=resp.status_code,
+                latency_ms=ms,
+            ) from None
+        usage = data.get("usage") or {}
+        return ChatResult(
+            content=content,
+            tokens_in=int(usage.get("prompt_tokens") or 0),
+            tokens_out=int(usage.get("completion_tokens") or 0),
+            latency_ms=ms,
+            attempts=attempts,
+            waits=waits,
+            json_mode=mode,
+            finish_reason=choice.get("finish_reason"),
+        )
+
+
+def _connect_reason(exc: Exception) -> str:
+    text = str(exc).lower()
+    if isinstance(exc, httpx.ConnectTimeout) or "timed out" in text:
+        return "connection timed out"
+    if "refused" in text:
+        return "connection refused"
+    if "name or service" in text or "nodename" in text or "getaddrinfo" in text:
+        return "unknown host"
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return "not an http(s) URL"
+    return "cannot connect"
+
+
+def _error_detail(resp: httpx.Response) -> str:
+    """The server's own error message, short: OpenAI-style {"error": {"message"}} or text."""
+    try:
+        data = resp.json()
+    except ValueError:
+        return resp.text.strip()[:200]
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("detail") or ""
+            return str(msg)[:200]
+        return str(err)[:200]
+    return ""
+
+
+def _rejects_format(detail: str) -> bool:
+    d = detail.lower()
+    return "response_format" in d or "json_schema" in d or "json_object" in d
