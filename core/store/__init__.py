@@ -15,12 +15,15 @@ from nerloop.core.store.base import (
     StoreError,
 )
 from nerloop.core.store.gold import GoldMixin
+from nerloop.core.store.queue import QueueMixin
 from nerloop.core.store.stats import StatsMixin
 from nerloop.core.store.taxonomy import TaxonomyMixin
 from nerloop.core.store.texts import TextsMixin
 
 
-class Store(StatsMixin, TextsMixin, TaxonomyMixin, AnnotationsMixin, GoldMixin, StoreBase):
+class Store(
+    QueueMixin, StatsMixin, TextsMixin, TaxonomyMixin, AnnotationsMixin, GoldMixin, StoreBase
+):
     """A project's SQLite database (WAL, busy timeout, foreign keys), migrated on open."""
 
 

@@ -1,0 +1,353 @@
+"""What to ask next: label passes, source priority, informativeness, leases, and proposers.
+
+A *task* is one text and one label; its *questions* are the distinct spans proposed for it (the
+same span from the LLM and from the model is one question, answered for both proposals). The
+queue claims tasks from the store (leasing them, so two annotators never get the same task
+unless the project sets `overlap`), and when the stored proposals of a pass run out it asks the
+active proposers to cover the next texts.
+
+`Queue.fetch` is meant to run in a worker thread: it opens its own `Store` connection for the
+call (sqlite3 connections belong to the thread that made them) and never touches the UI.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from nerloop.core.config import Settings
+from nerloop.core.proposers import Proposer
+from nerloop.core.records import Proposal, Source, StoredText
+from nerloop.core.store import Store
+from nerloop.core.store.queue import Cursor
+from nerloop.core.taxonomy import Taxonomy
+
+DEFAULT_SOURCE_ORDER: tuple[Source, ...] = ("rule", "model", "llm", "import")
+# Texts handed to a proposer at once: rules are cheap, an LLM call per text is not.
+PROPOSE_BATCH: dict[str, int] = {"rule": 256, "model": 64, "llm": 8}
+# After a proposer fails (LLM unreachable), leave it alone this long before trying again.
+RETRY_FAILED_AFTER = 30.0
+
+EmptyReason = Literal["no_texts", "no_labels", "no_source", "source_failed", "leased", "finished"]
+TaskKey = tuple[int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One span to say yes or no to; several sources may have proposed it."""
+
+    proposals: tuple[Proposal, ...]
+
+    @property
+    def first(self) -> Proposal:
+        return self.proposals[0]
+
+    @property
+    def label(self) -> str:
+        return self.first.label
+
+    @property
+    def start(self) -> int:
+        return self.first.start
+
+    @property
+    def end(self) -> int:
+        return self.first.end
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(p.source for p in self.proposals)
+
+    @property
+    def score(self) -> float | None:
+        """The model's score if it proposed the span (the informative one), else any score."""
+        scored = [p for p in self.proposals if p.score is not None]
+        for p in scored:
+            if p.source == "model":
+                return p.score
+        return scored[0].score if scored else None
+
+    @property
+    def context(self) -> str | None:
+        """What the LLM said about the span, if it said anything."""
+        for p in self.proposals:
+            if p.context:
+                return p.context
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """All open questions of one text for one label."""
+
+    text: StoredText
+    label: str
+    questions: tuple[Question, ...]
+
+    @property
+    def key(self) -> TaskKey:
+        return (self.text.id, self.label)
+
+
+@dataclass(frozen=True, slots=True)
+class EmptyQueue:
+    """Why there is nothing to ask, and what the annotator can do about it."""
+
+    reason: EmptyReason
+    message: str
+    hint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """One fetch's result. With no tasks and no `empty`, the queue is still working (a proposer
+    ran but found nothing yet): call again."""
+
+    tasks: list[Task]
+    empty: EmptyQueue | None = None
+    progress: tuple[int, int] = (0, 0)
+    """(answered, total) proposals of the pass when the fetch ran."""
+
+
+def group_questions(proposals: Sequence[Proposal], order: Sequence[str]) -> tuple[Question, ...]:
+    """Merge proposals of the same span into one question; questions in text order, each
+    question's proposals in source priority order."""
+    rank = {s: i for i, s in enumerate(order)}
+    by_span: dict[tuple[int, int], list[Proposal]] = {}
+    for p in proposals:
+        by_span.setdefault((p.start, p.end), []).append(p)
+    return tuple(
+        Question(tuple(sorted(ps, key=lambda p: (rank.get(p.source, 99), p.id))))
+        for _, ps in sorted(by_span.items())
+    )
+
+
+@dataclass
+class _Failure:
+    message: str
+    at: float
+
+
+@dataclass
+class Queue:
+    """The queue of one annotator on one project database."""
+
+    db_path: Path
+    taxonomy: Taxonomy
+    settings: Settings
+    annotator: str
+    proposers: Sequence[Proposer] = ()
+    clock: Callable[[], float] = time.time
+    """Wall-clock seconds for lease expiry (leases are compared across processes)."""
+    source_order: Sequence[Source] = DEFAULT_SOURCE_ORDER
+    budget_seconds: float = 1.0
+    """How long one fetch may keep running proposers before it returns to report progress."""
+    _cursors: dict[str, dict[str, Cursor | None]] = field(default_factory=dict)
+    _coverage: dict[tuple[str, str], int] = field(default_factory=dict)
+    _failures: dict[str, _Failure] = field(default_factory=dict)
+
+    @contextmanager
+    def _store(self) -> Iterator[Store]:
+        store = Store(self.db_path)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def pass_labels(self, label_pass: str | None) -> list[str]:
+        """The labels of a pass: one label, or all of them (None) in taxonomy order."""
+        return [label_pass] if label_pass else self.taxonomy.names
+
+    def sources_for(self, label: str) -> list[Proposer]:
+        rank = {s: i for i, s in enumerate(self.source_order)}
+        active = [p for p in self.proposers if label in p.labels()]
+        return sorted(active, key=lambda p: rank.get(p.source, 99))
+
+    # -- fetching (worker thread) --------------------------------------------------------------
+
+    def fetch(self, label_pass: str | None, n: int = 8, held: Collection[TaskKey] = ()) -> Fetch:
+        """Claim up to `n` tasks of the pass, running proposers when stored proposals run out.
+
+        `held` are tasks the caller already has (not claimed again). Thread-safe as long as one
+        fetch runs at a time per Queue (the app runs it in an exclusive worker).
+        """
+        with self._store() as store:
+            return self._fetch(store, label_pass, n, held)
+
+    def _fetch(
+        self, store: Store, label_pass: str | None, n: int, held: Collection[TaskKey]
+    ) -> Fetch:
+        labels = self.pass_labels(label_pass)
+        if not labels:
+            return Fetch(
+                [],
+                EmptyQueue(
+                    "no_labels", "The taxonomy has no labels.", "Add labels to taxonomy.toml."
+                ),
+            )
+        if store.count_texts("pool") == 0:
+            return Fetch([], self._no_texts(store))
+        if not self.settings.overlap:
+            store.renew_leases(self.annotator, self.clock() + self.settings.lease_seconds)
+        deadline = time.monotonic() + self.budget_seconds
+        for label in labels:
+            exclude = [t for t, lab in held if lab == label]
+            while True:
+                tasks = self._claim(store, label, n, exclude)
+                if tasks:
+                    return Fetch(tasks, None, self.progress(store, label_pass))
+                if not self._propose_more(store, label):
+                    break
+                if time.monotonic() > deadline:
+                    return Fetch([], None, self.progress(store, label_pass))
+        return Fetch([], self._why_empty(store, labels), self.progress(store, label_pass))
+
+    def _claim(self, store: Store, label: str, n: int, exclude: Sequence[int]) -> list[Task]:
+        cursors = self._cursors.get(label)
+        for attempt in range(2):
+            claim = store.claim_tasks(
+                label,
+                self.annotator,
+                sources=self.source_order,
+                n=n,
+                now=self.clock(),
+                lease_seconds=self.settings.lease_seconds,
+                overlap=self.settings.overlap,
+                cursors=cursors,
+                exclude=exclude,
+            )
+            self._cursors[label] = claim.cursors
+            tasks = self._tasks(store, label, claim.text_ids)
+            if tasks or attempt or cursors is None:
+                return tasks
+            # Walked to the end from a cursor: rescan once from the start, which finds tasks
+            # whose lease expired, whose answer was undone, or a model proposal scored anew.
+            cursors = None
+        return []
+
+    def _tasks(self, store: Store, label: str, text_ids: Sequence[int]) -> list[Task]:
+        mine = self.annotator if self.settings.overlap else None
+        tasks = []
+        for text_id in text_ids:
+            proposals = store.open_proposals(text_id, label, mine)
+            if not proposals:  # answered between the claim and now
+                if not self.settings.overlap:
+                    store.release_lease(text_id, label, self.annotator)
+                continue
+            questions = group_questions(proposals, self.source_order)
+            tasks.append(Task(store.get_text(text_id), label, questions))
+        return tasks
+
+    def _propose_more(self, store: Store, label: str) -> bool:
+        """Run the first proposer with texts left to cover for `label`; False when none ran."""
+        now = time.monotonic()
+        for proposer in self.sources_for(label):
+            source = proposer.source
+            failure = self._failures.get(source)
+            if failure and now - failure.at < RETRY_FAILED_AFTER:
+                continue
+            after = self._coverage.get((label, source), 0)
+            ids = store.uncovered_texts(
+                label, source, after_id=after, n=PROPOSE_BATCH.get(source, 32)
+            )
+            if not ids:
+                continue
+            texts = [store.get_text(i) for i in ids]
+            try:
+                proposals = proposer.propose(texts, label)
+            except Exception as exc:  # any proposer error: report it, keep the app running
+                self._failures[source] = _Failure(f"{type(exc).__name__}: {exc}", now)
+                continue
+            self._failures.pop(source, None)
+            store.add_proposals(proposals)
+            store.mark_covered(label, source, ids)
+            self._coverage[(label, source)] = ids[-1]
+            return True
+        return False
+
+    # -- why nothing is left -------------------------------------------------------------------
+
+    def _no_texts(self, store: Store) -> EmptyQueue:
+        gold = store.count_texts("gold")
+        extra = f" ({gold} texts are in the gold split, which is never asked here)" if gold else ""
+        return EmptyQueue(
+            "no_texts",
+            f"No texts to annotate{extra}.",
+            'Import texts: nerloop import FILE -p PROJECT (JSONL with a "text" field).',
+        )
+
+    def _why_empty(self, store: Store, labels: Sequence[str]) -> EmptyQueue:
+        failed = [f"{s}: {f.message}" for s, f in self._failures.items()]
+        if failed:
+            return EmptyQueue(
+                "source_failed",
+                "A proposer failed: " + "; ".join(failed),
+                "Check llm_base_url and llm_model in nerloop.toml (is the server running?); "
+                "nerloop retries by itself every 30 s.",
+            )
+        leased = sum(
+            store.leased_by_others(label, self.annotator, self.clock()) for label in labels
+        )
+        if leased and not self.settings.overlap:
+            return EmptyQueue(
+                "leased",
+                f"The {leased} task(s) left are being answered by other annotators.",
+                f"They come back if their leases expire ({self.settings.lease_seconds:.0f} s); "
+                "or choose another pass with l.",
+            )
+        silent = [
+            label
+            for label in labels
+            if not self.sources_for(label) and store.count_proposals(label) == 0
+        ]
+        if silent:
+            kinds = {lab.name: lab.kind for lab in self.taxonomy.labels}
+            ner = [label for label in silent if kinds.get(label) == "ner"]
+            if ner and not self.settings.llm_configured:
+                return EmptyQueue(
+                    "no_source",
+                    f"Nothing proposes {', '.join(ner)}: the LLM is not configured.",
+                    "Set llm_model (and llm_base_url) in nerloop.toml or NERLOOP_LLM_MODEL, "
+                    "or train a model; rule labels work without one: press l to pick one.",
+                )
+            return EmptyQueue(
+                "no_source",
+                f"Nothing proposes {', '.join(silent)}.",
+                "Configure an LLM or train a model, or give the label terms (Taxonomy tab).",
+            )
+        what = labels[0] if len(labels) == 1 else "all-labels"
+        return EmptyQueue(
+            "finished",
+            f"The {what} pass is finished: every proposal has an answer.",
+            "Press l for another pass, or train a model (nerloop train).",
+        )
+
+    def progress(self, store: Store, label_pass: str | None) -> tuple[int, int]:
+        """(answered, total) proposals of the pass on pool texts."""
+        mine = self.annotator if self.settings.overlap else None
+        answered = total = 0
+        for label in self.pass_labels(label_pass):
+            a, t = store.pass_progress(label, mine)
+            answered += a
+            total += t
+        return answered, total
+
+    # -- leases (caller's thread, caller's store) ------------------------------------------------
+
+    def release(self, store: Store, key: TaskKey) -> None:
+        if not self.settings.overlap:
+            store.release_lease(key[0], key[1], self.annotator)
+
+    def relet(self, store: Store, key: TaskKey) -> None:
+        """Lease a task again (an undo brought it back after its lease was released)."""
+        if not self.settings.overlap:
+            store.lease(key[0], key[1], self.annotator, self.clock() + self.settings.lease_seconds)
+
+    def reset_pass(self, label_pass: str | None) -> None:
+        """Forget where the walks stopped (a new pass starts from the front of the queue)."""
+        for label in self.pass_labels(label_pass):
+            self._cursors.pop(label, None)

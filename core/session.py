@@ -1,0 +1,274 @@
+"""One annotator's session in the Annotate tab, without any UI.
+
+It holds the prefetched tasks, the current question, boundary edits, the answers given in this
+session (for undo) and the figures shown in the progress line. Every answer is written and
+committed through the session's own `Store` before the method returns, so an answer is in the
+database the moment the key press is handled.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from nerloop.core.queue import EmptyQueue, Question, Queue, Task, TaskKey
+from nerloop.core.records import AnswerKind, Span
+from nerloop.core.store import Store
+
+Tokenize = Callable[[str], Sequence[tuple[int, int]]]
+"""Char (start, end) of each token of a text: the project's tokenizer."""
+
+
+def spacy_tokenizer(nlp: object) -> Tokenize:
+    """A `Tokenize` from a spaCy pipeline's tokenizer."""
+
+    def tokenize(text: str) -> list[tuple[int, int]]:
+        doc = nlp.tokenizer(text)  # type: ignore[attr-defined]
+        return [(t.idx, t.idx + len(t)) for t in doc]
+
+    return tokenize
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What the Annotate tab shows for the current question."""
+
+    task: Task
+    question: Question
+    index: int
+    start: int
+    end: int
+    token_start: int
+    token_end: int
+    edited: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Given:
+    task: Task
+    index: int
+    answer: AnswerKind
+    answer_ids: tuple[int, ...]
+
+
+class Session:
+    """The annotate loop's state: buffer, current question, edits, answers, undo, figures."""
+
+    def __init__(
+        self,
+        store: Store,
+        queue: Queue,
+        tokenize: Tokenize,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        session_id: str | None = None,
+        low_water: int = 4,
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.tokenize = tokenize
+        self.clock = clock
+        self.session_id = session_id or uuid.uuid4().hex[:12]
+        self.low_water = low_water
+        self.label_pass: str | None = None
+        self.empty: EmptyQueue | None = None
+        self._buffer: deque[Task] = deque()
+        self._task: Task | None = None
+        self._index = 0
+        self._bounds: tuple[int, int] | None = None  # edited token bounds of the question
+        self._tokens: tuple[int, Sequence[tuple[int, int]]] | None = None
+        self._history: list[_Given] = []
+        self.counts = {"accept": 0, "reject": 0, "ignore": 0}
+        self._first_answer_at: float | None = None
+        self._last_answer_at: float | None = None
+        self._progress = (0, 0)
+        self._rows = 0  # answer rows this session has live in the store
+        self._rows_at = 0  # self._rows when the progress figures were read
+
+    # -- the buffer ----------------------------------------------------------------------------
+
+    def add_tasks(self, tasks: Sequence[Task]) -> None:
+        held = self.held()
+        for task in tasks:
+            if task.key not in held:
+                self._buffer.append(task)
+                held.add(task.key)
+        if self._task is None:
+            self._next_task()
+        if tasks:
+            self.empty = None
+
+    def set_progress(self, answered: int, total: int) -> None:
+        self._progress = (answered, total)
+        self._rows_at = self._rows
+
+    def held(self) -> set[TaskKey]:
+        keys = {t.key for t in self._buffer}
+        if self._task is not None:
+            keys.add(self._task.key)
+        return keys
+
+    def wants_more(self) -> bool:
+        """True when the buffer is low enough that a fetch should run."""
+        return len(self._buffer) < self.low_water
+
+    def set_pass(self, label: str | None) -> None:
+        """Switch the label pass: drop (and release) the tasks held for the old one."""
+        for key in self.held():
+            self.queue.release(self.store, key)
+        self._buffer.clear()
+        self._task = None
+        self._bounds = None
+        self.label_pass = label
+        self.empty = None
+        self._progress = (0, 0)
+        self._rows_at = self._rows
+        self.queue.reset_pass(label)
+
+    def close(self) -> None:
+        """Give back every task held but not answered."""
+        for key in self.held():
+            self.queue.release(self.store, key)
+
+    def _next_task(self) -> None:
+        self._task = self._buffer.popleft() if self._buffer else None
+        self._index = 0
+        self._bounds = None
+
+    # -- the current question -------------------------------------------------------------------
+
+    @property
+    def task(self) -> Task | None:
+        return self._task
+
+    def tokens(self) -> Sequence[tuple[int, int]]:
+        if self._task is None:
+            return ()
+        if self._tokens is None or self._tokens[0] != self._task.text.id:
+            self._tokens = (self._task.text.id, self.tokenize(self._task.text.text))
+        return self._tokens[1]
+
+    def _question_bounds(self, q: Question) -> tuple[int, int]:
+        """Token indices (inclusive) covering the question's chars, from the tokenizer."""
+        toks = self.tokens()
+        first = next((i for i, (s, e) in enumerate(toks) if e > q.start), 0)
+        last = max(
+            (i for i, (s, _) in enumerate(toks) if s < q.end), default=max(first, len(toks) - 1)
+        )
+        return first, max(first, last)
+
+    def current(self) -> Shown | None:
+        if self._task is None:
+            return None
+        q = self._task.questions[self._index]
+        toks = self.tokens()
+        if self._bounds is None or not toks:
+            ts, te = q.first.token_start, q.first.token_end
+            return Shown(self._task, q, self._index, q.start, q.end, ts, te, False)
+        ts, te = self._bounds
+        start, end = toks[ts][0], toks[te][1]
+        edited = (start, end) != (q.start, q.end)
+        return Shown(self._task, q, self._index, start, end, ts, te, edited)
+
+    def move_start(self, delta: int) -> bool:
+        """Move the span's first token by `delta` tokens; False when it cannot move."""
+        return self._move(delta, 0)
+
+    def move_end(self, delta: int) -> bool:
+        """Move the span's last token by `delta` tokens; False when it cannot move."""
+        return self._move(0, delta)
+
+    def _move(self, d_start: int, d_end: int) -> bool:
+        if self._task is None or not self.tokens():
+            return False
+        q = self._task.questions[self._index]
+        ts, te = self._bounds or self._question_bounds(q)
+        ts, te = ts + d_start, te + d_end
+        if ts < 0 or te >= len(self.tokens()) or ts > te:
+            return False
+        self._bounds = (ts, te)
+        return True
+
+    # -- answers -------------------------------------------------------------------------------
+
+    def answer(self, kind: AnswerKind) -> bool:
+        """Answer the current question (committed before returning) and move to the next."""
+        shown = self.current()
+        if shown is None:
+            return False
+        span = None
+        if shown.edited and kind == "accept":
+            span = Span(
+                shown.start, shown.end, shown.question.label, shown.token_start, shown.token_end
+            )
+        ids = tuple(
+            self.store.add_answer(
+                p.id, kind, self.queue.annotator, span=span, session=self.session_id
+            )
+            for p in shown.question.proposals
+        )
+        self._history.append(_Given(shown.task, shown.index, kind, ids))
+        self._rows += len(ids)
+        self.counts[kind] += 1
+        now = self.clock()
+        if self._first_answer_at is None:
+            self._first_answer_at = now
+        self._last_answer_at = now
+        self._bounds = None
+        if self._index + 1 < len(shown.task.questions):
+            self._index += 1
+        else:
+            self.queue.release(self.store, shown.task.key)
+            self._next_task()
+        return True
+
+    def undo(self) -> bool:
+        """Take back this session's last answer and show its question again."""
+        if not self._history:
+            return False
+        given = self._history.pop()
+        for answer_id in given.answer_ids:
+            self.store.undo_answer(answer_id, self.queue.annotator, session=self.session_id)
+        self.counts[given.answer] -= 1
+        self._rows -= len(given.answer_ids)
+        if self._task is not None and self._task.key != given.task.key:
+            self._buffer.appendleft(self._task)
+        if self._task is None or self._task.key != given.task.key:
+            self.queue.relet(self.store, given.task.key)
+        self._task = given.task
+        self._index = given.index
+        self._bounds = None
+        return True
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._history)
+
+    # -- figures -------------------------------------------------------------------------------
+
+    @property
+    def answered(self) -> int:
+        return len(self._history)
+
+    def progress(self) -> tuple[int, int]:
+        """(answered, total) proposals of the pass, counting this session's answers since the
+        figures were last read from the store."""
+        answered, total = self._progress
+        answered = max(0, answered + self._rows - self._rows_at)
+        return (min(total, answered) if total else answered), total
+
+    def per_minute(self) -> float | None:
+        """Answers per minute in this session; None before there is a minute's worth to go on."""
+        if self._first_answer_at is None or self._last_answer_at is None:
+            return None
+        elapsed = self._last_answer_at - self._first_answer_at
+        if elapsed <= 0 or self.answered < 2:
+            return None
+        return (self.answered - 1) * 60.0 / elapsed
+
+    def accept_rate(self) -> float | None:
+        decided = self.counts["accept"] + self.counts["reject"]
+        return self.counts["accept"] / decided if decided else None
