@@ -15,6 +15,7 @@ from nerloop.core.store.base import (
     StoreError,
 )
 from nerloop.core.store.gold import GoldMixin
+from nerloop.core.store.ingest import IngestMixin
 from nerloop.core.store.queue import QueueMixin
 from nerloop.core.store.stats import StatsMixin
 from nerloop.core.store.taxonomy import TaxonomyMixin
@@ -22,6 +23,7 @@ from nerloop.core.store.texts import TextsMixin
 
 
 class Store(
+    IngestMixin,
     QueueMixin, StatsMixin, TextsMixin, TaxonomyMixin, AnnotationsMixin, GoldMixin, StoreBase
 ):
     """A project's SQLite database (WAL, busy timeout, foreign keys), migrated on open."""

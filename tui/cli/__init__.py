@@ -6,7 +6,10 @@ only by `nerloop annotate`, so the other commands start fast and run without a t
 
 from __future__ import annotations
 
-from nerloop.tui.cli import project_cmds  # noqa: F401  (registers init, stats, taxonomy)
+from nerloop.tui.cli import (
+    io_cmds,  # noqa: F401  (registers import, export)
+    project_cmds,  # noqa: F401  (registers init, stats, taxonomy)
+)
 from nerloop.tui.cli.base import main
 
 __all__ = ["main"]

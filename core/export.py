@@ -1,0 +1,370 @@
+"""The export job: Prodigy JSONL, spaCy DocBin (train/dev/test) and CoNLL/BIO.
+
+`answered_texts` folds the answers log into one decision per text: which spans were accepted
+and which rejected. It is the one place that turns answers into per-text entities, for the
+exporters here and for whoever builds training data.
+
+Only texts in the pool split are exported from answers; gold texts are exported from their gold
+annotations (marked so that an import of the export puts them back into gold). Settings and the
+API key live outside the store and never reach an export.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Literal, get_args
+
+from nerloop.core.formats import conll
+from nerloop.core.formats.prodigy import dumps, prodigy_record
+from nerloop.core.records import Span, Split, task_hash
+from nerloop.core.tokens import token_span
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc
+
+    from nerloop.core.project import Project
+    from nerloop.core.store import Store
+
+ExportFormat = Literal["prodigy", "spacy", "conll"]
+EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
+
+# The span group the ner component's `incorrect_spans_key` names in a training config.
+INCORRECT_SPANS_KEY = "incorrect_spans"
+# About one text in five goes to dev, chosen by its hash so the split never changes.
+DEV_MODULO = 5
+
+
+def is_dev(input_hash: int) -> bool:
+    """Whether a text belongs to the dev split (deterministic, about 20% of texts)."""
+    return input_hash % DEV_MODULO == 0
+
+
+@dataclass(slots=True)
+class AnsweredText:
+    """One text's decisions: for each (label, span) the latest live answer decides; an ignore
+    decides nothing. Spans carry token indices (inclusive end)."""
+
+    text_id: int
+    text: str
+    input_hash: int
+    meta: dict[str, Any]
+    split: Split
+    accepted: list[Span] = field(default_factory=list)
+    rejected: list[Span] = field(default_factory=list)
+    answers: int = 0
+
+
+def answer_span(row: dict[str, Any]) -> Span:
+    """The span an answer row is about: the edited span if the annotator moved a boundary."""
+    if row["a_start"] is not None:
+        return Span(
+            row["a_start"], row["a_end"], row["label"], row["a_token_start"], row["a_token_end"]
+        )
+    return Span(row["start"], row["end"], row["label"], row["token_start"], row["token_end"])
+
+
+def group_answers(rows: Iterable[dict[str, Any]]) -> Iterator[AnsweredText]:
+    """Fold answer rows ordered by text (then answer id) into one `AnsweredText` per text."""
+    current: AnsweredText | None = None
+    decided: dict[tuple[int, int, str], tuple[str, Span]] = {}
+
+    def finish(t: AnsweredText) -> AnsweredText:
+        for answer, span in decided.values():
+            if answer == "accept":
+                t.accepted.append(span)
+            elif answer == "reject":
+                t.rejected.append(span)
+        t.accepted.sort(key=lambda s: (s.start, s.end, s.label))
+        t.rejected.sort(key=lambda s: (s.start, s.end, s.label))
+        return t
+
+    for row in rows:
+        if current is None or row["text_id"] != current.text_id:
+            if current is not None:
+                yield finish(current)
+            decided = {}
+            meta = row["meta"]
+            current = AnsweredText(
+                text_id=row["text_id"],
+                text=row["text"],
+                input_hash=row["input_hash"],
+                meta=json.loads(meta) if isinstance(meta, str) else dict(meta),
+                split=row["split"],
+            )
+        span = answer_span(row)
+        current.answers += 1
+        decided[(span.start, span.end, span.label)] = (row["answer"], span)
+    if current is not None:
+        yield finish(current)
+
+
+def answered_texts(store: Store, split: Split | None = "pool") -> Iterator[AnsweredText]:
+    """Every answered text of `split` with its accepted and rejected spans, one at a time."""
+    return group_answers(store.iter_answers_by_text(split))
+
+
+def non_overlapping(spans: Iterable[Span]) -> tuple[list[Span], list[Span]]:
+    """(kept, dropped): longest spans first, then earliest, as spacy.util.filter_spans does;
+    entities of one text cannot overlap."""
+    kept: list[Span] = []
+    dropped: list[Span] = []
+    taken: set[int] = set()
+    for s in sorted(spans, key=lambda s: (-(s.end - s.start), s.start, s.label)):
+        chars = set(range(s.start, s.end))
+        if chars & taken:
+            dropped.append(s)
+            continue
+        taken |= chars
+        kept.append(s)
+    kept.sort(key=lambda s: s.start)
+    return kept, dropped
+
+
+@dataclass(slots=True)
+class ExportSummary:
+    format: str
+    out: str
+    records: int = 0
+    texts: int = 0
+    files: dict[str, int] = field(default_factory=dict)
+    dropped_overlaps: int = 0
+    misaligned: int = 0
+
+    def line(self) -> str:
+        parts = [f"{self.records} records from {self.texts} texts"]
+        if self.files:
+            parts = [", ".join(f"{name}: {n} docs" for name, n in self.files.items())]
+        if self.dropped_overlaps:
+            parts.append(f"{self.dropped_overlaps} overlapping accepted spans left out")
+        if self.misaligned:
+            parts.append(f"{self.misaligned} spans off token boundaries left out")
+        return f"{self.out} ({self.format}): " + "; ".join(parts)
+
+
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[IO[str]]:
+    """Write to a temporary file next to `path` and move it into place only when complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _tokens(doc: Doc) -> list[dict[str, Any]]:
+    return [
+        {
+            "text": t.text,
+            "start": t.idx,
+            "end": t.idx + len(t.text),
+            "id": t.i,
+            "ws": bool(t.whitespace_),
+        }
+        for t in doc
+    ]
+
+
+def _with_tokens(doc: Doc, spans: Iterable[Span]) -> list[Span]:
+    out = []
+    for s in spans:
+        fit = token_span(doc, s.start, s.end, "expand")
+        ts, te = (fit[2], fit[3]) if fit else (s.token_start, s.token_end)
+        out.append(Span(s.start, s.end, s.label, ts, te))
+    return out
+
+
+def _epoch(created: str) -> int | None:
+    try:
+        return int(datetime.fromisoformat(created).timestamp())
+    except (TypeError, ValueError):
+        return None
+
+
+def _gold_task_hash(input_hash: int, spans: list[Span]) -> int:
+    key = "|".join(f"{s.label}:{s.start}:{s.end}" for s in spans)
+    return task_hash(input_hash, "gold:" + key, 0, 0)
+
+
+def write_prodigy(project: Project, out: IO[str], *, gold_only: bool = False) -> ExportSummary:
+    """One record per live answer on a pool text, then one per finished gold annotation."""
+    summary = ExportSummary("prodigy", getattr(out, "name", "-"))
+    nlp = project.nlp
+    if not gold_only:
+        last_text = -1
+        doc: Doc | None = None
+        tokens: list[dict[str, Any]] = []
+        for row in project.store.iter_answers_by_text("pool"):
+            if row["text_id"] != last_text:
+                last_text = row["text_id"]
+                doc = nlp.make_doc(row["text"])
+                tokens = _tokens(doc)
+                summary.texts += 1
+            assert doc is not None
+            span = _with_tokens(doc, [answer_span(row)])[0]
+            record = prodigy_record(
+                text=row["text"],
+                meta=json.loads(row["meta"]),
+                input_hash=row["input_hash"],
+                task_hash=task_hash(row["input_hash"], span.label, span.start, span.end),
+                spans=[span],
+                answer=row["answer"],
+                annotator=row["annotator"],
+                tokens=tokens,
+                gold=False,
+                timestamp=_epoch(row["created"]),
+            )
+            out.write(dumps(record) + "\n")
+            summary.records += 1
+    last_text = -1
+    for g in project.store.iter_gold_annotations():
+        doc = nlp.make_doc(g["text"])
+        spans = _with_tokens(doc, g["spans"])
+        if g["text_id"] != last_text:
+            last_text = g["text_id"]
+            summary.texts += 1
+        record = prodigy_record(
+            text=g["text"],
+            meta=g["meta"],
+            input_hash=g["input_hash"],
+            task_hash=_gold_task_hash(g["input_hash"], spans),
+            spans=spans,
+            answer="accept",
+            annotator=g["annotator"],
+            tokens=_tokens(doc),
+            gold=True,
+            timestamp=_epoch(g["updated"]),
+        )
+        out.write(dumps(record) + "\n")
+        summary.records += 1
+    return summary
+
+
+def _doc_tokens(doc: Doc) -> list[tuple[str, int, int]]:
+    return [(t.text, t.idx, t.idx + len(t.text)) for t in doc]
+
+
+def write_conll(project: Project, out: IO[str], *, gold_only: bool = False) -> ExportSummary:
+    """BIO blocks: pool texts with at least one accepted span (tokens no accepted span covers
+    are O), then finished gold texts (latest annotation), marked `# split = gold`."""
+    summary = ExportSummary("conll", getattr(out, "name", "-"))
+    nlp = project.nlp
+    if not gold_only:
+        for t in answered_texts(project.store):
+            if not t.accepted:
+                continue
+            kept, dropped = non_overlapping(t.accepted)
+            summary.dropped_overlaps += len(dropped)
+            doc = nlp.make_doc(t.text)
+            conll.write_text(
+                out, text=t.text, tokens=_doc_tokens(doc), spans=kept, meta=t.meta, gold=False
+            )
+            summary.texts += 1
+            summary.records += 1
+    for text_id, text, spans in project.store.gold_examples():
+        kept, dropped = non_overlapping(spans)
+        summary.dropped_overlaps += len(dropped)
+        doc = nlp.make_doc(text)
+        meta = project.store.get_text(text_id).meta
+        conll.write_text(out, text=text, tokens=_doc_tokens(doc), spans=kept, meta=meta, gold=True)
+        summary.texts += 1
+        summary.records += 1
+    return summary
+
+
+def _doc(
+    nlp: Language, text: str, ents: list[Span], summary: ExportSummary, *, complete: bool
+) -> Doc:
+    doc = nlp.make_doc(text)
+    kept, dropped = non_overlapping(ents)
+    summary.dropped_overlaps += len(dropped)
+    spans = []
+    for s in kept:
+        span = doc.char_span(s.start, s.end, label=s.label)
+        if span is None:
+            summary.misaligned += 1
+            continue
+        spans.append(span)
+    # Gold is complete (uncovered tokens are O); answers are not (uncovered tokens are missing).
+    doc.set_ents(spans, default="outside" if complete else "missing")
+    return doc
+
+
+def write_spacy(project: Project, out_dir: Path, *, gold_only: bool = False) -> ExportSummary:
+    """train.spacy and dev.spacy from answers (accepted spans as entities, rejected ones in
+    doc.spans["incorrect_spans"], other tokens missing; dev is ~20% by text hash), and
+    test.spacy from finished gold (complete annotations)."""
+    from spacy.tokens import DocBin
+
+    summary = ExportSummary("spacy", str(out_dir))
+    nlp = project.nlp
+    bins: dict[str, DocBin] = {}
+    if not gold_only:
+        bins["train.spacy"], bins["dev.spacy"] = DocBin(), DocBin()
+        for t in answered_texts(project.store):
+            if not (t.accepted or t.rejected):
+                continue
+            doc = _doc(nlp, t.text, t.accepted, summary, complete=False)
+            incorrect = []
+            for s in t.rejected:
+                span = doc.char_span(s.start, s.end, label=s.label)
+                if span is None:
+                    summary.misaligned += 1
+                    continue
+                incorrect.append(span)
+            doc.spans[INCORRECT_SPANS_KEY] = incorrect
+            bins["dev.spacy" if is_dev(t.input_hash) else "train.spacy"].add(doc)
+            summary.texts += 1
+    bins["test.spacy"] = DocBin()
+    for _, text, spans in project.store.gold_examples():
+        bins["test.spacy"].add(_doc(nlp, text, spans, summary, complete=True))
+        summary.texts += 1
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, docbin in bins.items():
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
+        os.close(fd)
+        try:
+            docbin.to_disk(tmp)
+            os.replace(tmp, out_dir / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        summary.files[name] = len(docbin)
+    summary.records = sum(summary.files.values())
+    return summary
+
+
+def export(
+    project: Project,
+    out: Path,
+    fmt: ExportFormat,
+    *,
+    gold_only: bool = False,
+    stdout: IO[str] | None = None,
+) -> ExportSummary:
+    """Export the project to `out` (a file; a folder for spacy). With `stdout` given, the
+    prodigy and conll formats are written there instead of to `out`."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {fmt!r} (known: {', '.join(EXPORT_FORMATS)})")
+    if fmt == "spacy":
+        return write_spacy(project, out, gold_only=gold_only)
+    writer = write_prodigy if fmt == "prodigy" else write_conll
+    if stdout is not None:
+        summary = writer(project, stdout, gold_only=gold_only)
+        summary.out = "-"
+        return summary
+    with _atomic_file(out) as fh:
+        summary = writer(project, fh, gold_only=gold_only)
+    summary.out = str(out)
+    return summary

@@ -1,0 +1,112 @@
+"""What every import format shares: numbered lines read from bytes, records and line errors.
+
+Readers never load a whole file: they pull decoded lines one at a time from `Lines`, which counts
+line numbers and bytes read (for the progress bar), strips a UTF-8 BOM and CRLF endings, and turns
+bytes that are not UTF-8 into a `LineError` for that line instead of aborting the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from nerloop.core.records import TextRecord
+
+
+@dataclass(slots=True)
+class ImportedRecord(TextRecord):
+    """A record as read from a file, before validation against the project.
+
+    `gold` is set when the file itself marks the record as gold (a `_split` of "gold" in
+    Prodigy JSONL, a `# split = gold` comment in CoNLL), which is how nerloop's own exports keep
+    the gold split through a round trip.
+    """
+
+    gold: bool = False
+    # Where each span came from, as (line, field) for error messages, when the format knows it
+    # better than "the record's line" (CoNLL: the line of the span's first token).
+    span_where: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    """One bad record: the line it starts on (or the exact bad line), the field, what is wrong."""
+
+    line: int
+    field: str | None
+    message: str
+
+    def format(self, path: str) -> str:
+        """`FILE:LINE: field X: what is wrong`, the form every import error takes."""
+        where = f"{path}:{self.line}: "
+        if self.field:
+            where += f"field {self.field}: "
+        return where + self.message
+
+
+class FormatError(ValueError):
+    """A problem with the whole file (not one line), e.g. a CSV without the text column."""
+
+
+Parsed = ImportedRecord | LineError
+
+
+class Lines:
+    """Decoded lines of a binary stream, numbered from 1, without their line endings."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.bytes_read = 0
+        self.line = 0
+
+    def __iter__(self) -> Iterator[tuple[int, str | LineError]]:
+        for raw in self.stream:
+            self.line += 1
+            self.bytes_read += len(raw)
+            if self.line == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            if raw.endswith(b"\n"):
+                raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+            try:
+                yield self.line, raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield (
+                    self.line,
+                    LineError(
+                        self.line,
+                        None,
+                        f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start} of "
+                        "the line); save the file as UTF-8",
+                    ),
+                )
+
+
+def check_text(text: object, line: int, field: str = "text") -> LineError | None:
+    """The rules every imported text obeys, whatever the format."""
+    if not isinstance(text, str):
+        return LineError(line, field, f"must be a string, not {type_name(text)}")
+    if not text.strip():
+        return LineError(line, field, "is empty (or only whitespace)")
+    nul = text.find("\x00")
+    if nul >= 0:
+        return LineError(line, field, f"contains a NUL character at character {nul}")
+    return None
+
+
+def type_name(value: object) -> str:
+    """The JSON name of a value's type, for messages about JSON input."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

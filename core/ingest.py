@@ -1,0 +1,280 @@
+"""The import job: read a file in any format, check every record, store it in one transaction.
+
+Records stream through in chunks (never the whole file in memory). Every record is checked
+against the project (spans inside the text, on the tokenizer's token boundaries, labels from the
+taxonomy) before anything is stored. Without `skip_invalid` a single bad record fails the import
+and the transaction is rolled back, so nothing of the file is stored; with it, bad records are
+skipped and listed. Texts are deduplicated by input hash (within the file and against the store).
+
+What is stored for a record:
+- pool (default): the text; each span becomes a proposal with source 'import', answered with the
+  record's Prodigy `answer` by its annotator, or (plain records) accepted by annotator 'import',
+  so imported annotations train the model like any accepted answer.
+- gold (`gold=True`, or records the file marks as gold): the text in the gold split and its spans
+  as a finished gold annotation by the record's annotator (default 'import'). Prodigy records
+  answered reject or ignore are skipped: they are not annotations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nerloop.core.formats import (
+    FormatError,
+    ImportedRecord,
+    ImportFormat,
+    LineError,
+    Lines,
+    guess_format,
+    read_records,
+)
+from nerloop.core.records import Span, Split
+from nerloop.core.store.ingest import ImportState, IngestCounts, IngestItem
+from nerloop.core.tokens import token_span
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+
+    from nerloop.core.project import Project
+
+IMPORT_ANNOTATOR = "import"
+BATCH = 2000
+MAX_LISTED = 20
+PROGRESS_EVERY = 2000
+
+
+class ImportFailed(Exception):
+    """An import that stored nothing; the message lists the bad records."""
+
+    def __init__(self, message: str, summary: ImportSummary | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    path: str
+    format: str
+    split: Split
+    records: int = 0
+    added: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    proposals: int = 0
+    answers: int = 0
+    gold: int = 0
+    moved_to_gold: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        """The one-line summary printed at the end of an import."""
+        parts = [
+            f"{self.added} added",
+            f"{self.duplicates} duplicates",
+            f"{self.rejected} rejected",
+        ]
+        if self.answers or self.format == "prodigy":
+            parts.append(f"{self.answers} answers")
+        if self.gold:
+            parts.append(f"{self.gold} gold annotations")
+        if self.moved_to_gold:
+            parts.append(f"{self.moved_to_gold} moved from pool to gold")
+        if self.skipped:
+            parts.append(f"{self.skipped} skipped (gold records answered reject/ignore)")
+        return f"{self.path} ({self.format}): " + ", ".join(parts)
+
+    def absorb(self, counts: IngestCounts) -> None:
+        self.added += counts.added
+        self.duplicates += counts.duplicates
+        self.proposals += counts.proposals
+        self.answers += counts.answers
+        self.gold += counts.gold
+        self.moved_to_gold += counts.moved_to_gold
+
+
+class RecordChecker:
+    """Checks a record's spans against the project: labels, range, token boundaries, overlap."""
+
+    def __init__(self, labels: Iterable[str], nlp: Callable[[], Language]) -> None:
+        self.labels = set(labels)
+        self._nlp_factory = nlp
+        self._nlp: Language | None = None
+
+    def check(self, rec: ImportedRecord) -> list[Span] | LineError:
+        """The record's spans with token indices, sorted; or the first thing wrong."""
+        if not rec.spans:
+            return []
+
+        def where(i: int) -> tuple[int, str]:
+            if i < len(rec.span_where):
+                return rec.span_where[i]
+            return rec.line, f"spans[{i}]"
+
+        n = len(rec.text)
+        for i, s in enumerate(rec.spans):
+            if s.label not in self.labels:
+                line, fld = where(i)
+                return LineError(
+                    line,
+                    fld if rec.span_where else f"{fld}.label",
+                    f"unknown label {s.label!r} (taxonomy: {', '.join(sorted(self.labels))})",
+                )
+            if s.start < 0 or s.end > n:
+                return LineError(
+                    *where(i),
+                    f"span {s.start}-{s.end} is out of range: the text has {n} characters",
+                )
+        if self._nlp is None:
+            self._nlp = self._nlp_factory()
+        doc = self._nlp.make_doc(rec.text)
+        out: list[tuple[Span, int]] = []
+        for i, s in enumerate(rec.spans):
+            fit = token_span(doc, s.start, s.end, "strict")
+            if fit is None:
+                wide = doc.char_span(s.start, s.end, alignment_mode="expand")
+                hint = (
+                    f"; the nearest token span is {wide.start_char}-{wide.end_char}" if wide else ""
+                )
+                return LineError(
+                    *where(i),
+                    f"span {s.start}-{s.end} ({rec.text[s.start : s.end]!r}) is not on token "
+                    f"boundaries{hint}",
+                )
+            out.append((Span(s.start, s.end, s.label, fit[2], fit[3]), i))
+        out.sort(key=lambda pair: (pair[0].start, pair[0].end, pair[0].label))
+        spans: list[Span] = []
+        prev_i = -1
+        for s, i in out:
+            if spans and s == spans[-1]:
+                continue  # the same span twice: once is enough
+            if spans and s.start < spans[-1].end:
+                return LineError(
+                    *where(i),
+                    f"span {s.start}-{s.end} {s.label} overlaps span {spans[-1].start}-"
+                    f"{spans[-1].end} {spans[-1].label} (spans[{prev_i}])",
+                )
+            spans.append(s)
+            prev_i = i
+        return spans
+
+
+def _open_records(
+    path: Path, fmt: ImportFormat, lines: Lines, text_column: str, labels: Iterable[str]
+) -> Iterator[ImportedRecord | LineError]:
+    return read_records(lines, fmt, path=path, text_column=text_column, labels=set(labels))
+
+
+def import_file(
+    project: Project,
+    path: Path,
+    *,
+    fmt: ImportFormat | None = None,
+    gold: bool = False,
+    skip_invalid: bool = False,
+    text_column: str = "text",
+    progress: Callable[[int], None] | None = None,
+    batch: int = BATCH,
+) -> ImportSummary:
+    """Import one file into the project; returns the summary, or raises ImportFailed (nothing
+    stored) when a record is bad and `skip_invalid` is off.
+
+    `progress` is called now and then with the number of bytes read so far.
+    """
+    fmt = fmt or guess_format(path)
+    store = project.store
+    summary = ImportSummary(path=str(path), format=fmt, split="gold" if gold else "pool")
+    checker = RecordChecker(project.taxonomy.names, lambda: project.nlp)
+    state = ImportState()
+    pending: list[IngestItem] = []
+    failed = False
+
+    def flush() -> None:
+        if pending and not failed:
+            summary.absorb(store.ingest_batch(pending, source=path.name, state=state))
+        pending.clear()
+
+    def reject(error: LineError) -> None:
+        nonlocal failed
+        summary.rejected += 1
+        if len(summary.errors) < MAX_LISTED:
+            summary.errors.append(error.format(str(path)))
+        if not skip_invalid:
+            failed = True
+
+    with path.open("rb") as fh, store.write():
+        lines = Lines(fh)
+        try:
+            for n, rec in enumerate(
+                _open_records(path, fmt, lines, text_column, project.taxonomy.names), 1
+            ):
+                if progress is not None and n % PROGRESS_EVERY == 0:
+                    progress(lines.bytes_read)
+                if isinstance(rec, LineError):
+                    reject(rec)
+                    continue
+                summary.records += 1
+                spans = checker.check(rec)
+                if isinstance(spans, LineError):
+                    reject(spans)
+                    continue
+                item = _item(rec, spans, gold)
+                if item is None:
+                    summary.skipped += 1
+                    continue
+                if failed:
+                    continue  # keep reading to list every bad record, but store nothing
+                pending.append(item)
+                if len(pending) >= batch:
+                    flush()
+        except FormatError as exc:
+            raise ImportFailed(f"{path}: {exc}", summary) from None
+        if progress is not None:
+            progress(lines.bytes_read)
+        if failed:
+            raise ImportFailed(_failure_message(summary), summary)
+        flush()
+        store.log_import(
+            path=str(path),
+            format=fmt,
+            split=summary.split,
+            added=summary.added,
+            duplicates=summary.duplicates,
+            rejected=summary.rejected,
+            answers=summary.answers,
+        )
+    return summary
+
+
+def _item(rec: ImportedRecord, spans: list[Span], gold: bool) -> IngestItem | None:
+    annotator = rec.annotator or IMPORT_ANNOTATOR
+    if gold or rec.gold:
+        if rec.answer in ("reject", "ignore"):
+            return None
+        return IngestItem(rec.text, rec.meta, "gold", spans, None, annotator)
+    return IngestItem(rec.text, rec.meta, "pool", spans, rec.answer or "accept", annotator)
+
+
+def _failure_message(summary: ImportSummary) -> str:
+    lines = list(summary.errors)
+    more = summary.rejected - len(summary.errors)
+    if more > 0:
+        lines.append(f"... and {more} more")
+    lines.append(
+        f"{summary.path}: nothing imported: {summary.rejected} invalid record"
+        f"{'s' if summary.rejected != 1 else ''}. Fix them, or pass --skip-invalid to import "
+        "the valid records and skip these."
+    )
+    return "\n".join(lines)
+
+
+def listed_errors(summary: ImportSummary) -> list[str]:
+    """The bad records to show after an import with skip_invalid: the first ones and a count."""
+    out = list(summary.errors)
+    more = summary.rejected - len(summary.errors)
+    if more > 0:
+        out.append(f"... and {more} more")
+    return out

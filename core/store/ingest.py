@@ -1,0 +1,263 @@
+"""Bulk import of texts, imported annotations and gold; and the ordered reads export needs.
+
+An import runs in ONE write transaction (the caller holds `with store.write():`) and calls
+`ingest_batch` once per chunk of a few thousand records: each chunk is a handful of executemany
+statements, so a million-line file costs a few hundred statements, not a million savepoints.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nerloop.core.records import AnswerKind, Span, Split, input_hash, task_hash
+from nerloop.core.store.annotations import LIVE_ANSWERS
+from nerloop.core.store.base import StoreBase, dumps
+
+# Bound parameters per IN (...) query: far below SQLite's limit, large enough to be cheap.
+IN_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class IngestItem:
+    """One validated record to store.
+
+    Pool items: each span becomes a proposal with source 'import', answered `answer` by
+    `annotator` (no answer: the proposals are stored unanswered). Gold items: the spans are the
+    text's full annotation by `annotator`.
+    """
+
+    text: str
+    meta: dict[str, Any]
+    split: Split
+    spans: Sequence[Span] = ()
+    answer: AnswerKind | None = None
+    annotator: str = "import"
+
+
+@dataclass(slots=True)
+class IngestCounts:
+    added: int = 0
+    duplicates: int = 0
+    moved_to_gold: int = 0
+    proposals: int = 0
+    answers: int = 0
+    gold: int = 0
+
+    def add(self, other: IngestCounts) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass(slots=True)
+class ImportState:
+    """What one import remembers across its batches: the gold annotations it wrote (a second
+    record for the same text and annotator adds its spans instead of replacing them)."""
+
+    gold_written: set[tuple[int, str]] = field(default_factory=set)
+
+
+def _chunks(values: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+def _span_key(s: Span) -> tuple[int, int, str]:
+    return (s.start, s.end, s.label)
+
+
+class IngestMixin(StoreBase):
+    def _texts_by_hash(self, hashes: Iterable[int]) -> dict[int, tuple[int, str]]:
+        found: dict[int, tuple[int, str]] = {}
+        conn = self.db.conn
+        for chunk in _chunks(list(set(hashes))):
+            marks = ",".join("?" * len(chunk))
+            for h, tid, split in conn.execute(
+                f"SELECT input_hash, id, split FROM texts WHERE input_hash IN ({marks})", chunk
+            ):
+                found[h] = (tid, split)
+        return found
+
+    def ingest_batch(
+        self, items: Sequence[IngestItem], *, source: str, state: ImportState
+    ) -> IngestCounts:
+        """Store a chunk of records: texts (deduplicated by input hash), proposals and answers
+        of pool items, gold annotations of gold items. Identical answers already stored (same
+        proposal, annotator and answer) are not stored again, so re-importing a file is a no-op.
+        """
+        counts = IngestCounts()
+        conn = self.db.conn
+        with self.write():
+            hashes = [input_hash(it.text) for it in items]
+            existing = self._texts_by_hash(hashes)
+            new_rows: list[tuple[Any, ...]] = []
+            fresh: set[int] = set()
+            for it, h in zip(items, hashes, strict=True):
+                if h in existing or h in fresh:
+                    counts.duplicates += 1
+                    continue
+                fresh.add(h)
+                new_rows.append((h, it.text, dumps(it.meta), source, it.split))
+            conn.executemany(
+                "INSERT OR IGNORE INTO texts (input_hash, text, meta, source, split) "
+                "VALUES (?, ?, ?, ?, ?)",
+                new_rows,
+            )
+            counts.added = len(new_rows)
+            need = [
+                h for it, h in zip(items, hashes, strict=True) if it.spans or it.split == "gold"
+            ]
+            if not need:
+                return counts
+            ids = {h: tid for h, (tid, _) in self._texts_by_hash(need).items()}
+            self._ingest_gold(items, hashes, ids, state, counts)
+            self._ingest_answers(items, hashes, ids, source, counts)
+        return counts
+
+    def _ingest_gold(
+        self,
+        items: Sequence[IngestItem],
+        hashes: Sequence[int],
+        ids: dict[int, int],
+        state: ImportState,
+        counts: IngestCounts,
+    ) -> None:
+        conn = self.db.conn
+        for it, h in zip(items, hashes, strict=True):
+            if it.split != "gold":
+                continue
+            tid = ids[h]
+            moved = conn.execute(
+                "UPDATE texts SET split = 'gold' WHERE id = ? AND split != 'gold'", (tid,)
+            )
+            counts.moved_to_gold += moved.rowcount
+            key = (tid, it.annotator)
+            spans = list(it.spans)
+            if key in state.gold_written:
+                row = conn.execute(
+                    "SELECT spans FROM gold WHERE text_id = ? AND annotator = ?", key
+                ).fetchone()
+                have = {_span_key(s): s for s in (Span(**d) for d in json.loads(row[0]))}
+                for s in spans:
+                    have.setdefault(_span_key(s), s)
+                spans = list(have.values())
+            else:
+                state.gold_written.add(key)
+                counts.gold += 1
+            payload = dumps([s.as_dict() for s in sorted(spans, key=_span_key)])
+            conn.execute(
+                "INSERT INTO gold (text_id, annotator, spans, done) VALUES (?, ?, ?, 1) "
+                "ON CONFLICT (text_id, annotator) DO UPDATE SET spans = excluded.spans, "
+                "done = 1, updated = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+                (tid, it.annotator, payload),
+            )
+
+    def _ingest_answers(
+        self,
+        items: Sequence[IngestItem],
+        hashes: Sequence[int],
+        ids: dict[int, int],
+        source: str,
+        counts: IngestCounts,
+    ) -> None:
+        conn = self.db.conn
+        rows: list[tuple[Any, ...]] = []
+        wanted: list[tuple[int, str, AnswerKind]] = []  # (task_hash, annotator, answer)
+        for it, h in zip(items, hashes, strict=True):
+            if it.split != "pool":
+                continue
+            for s in it.spans:
+                th = task_hash(h, s.label, s.start, s.end)
+                rows.append(
+                    (ids[h], s.label, s.start, s.end, s.token_start, s.token_end, source, th)
+                )
+                if it.answer is not None:
+                    wanted.append((th, it.annotator, it.answer))
+        if not rows:
+            return
+        before = conn.total_changes
+        conn.executemany(
+            'INSERT OR IGNORE INTO proposals (text_id, label, start, "end", token_start,'
+            " token_end, source, source_detail, task_hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'import', ?, ?)",
+            rows,
+        )
+        counts.proposals += conn.total_changes - before
+        if not wanted:
+            return
+        pids: dict[int, int] = {}
+        for chunk in _chunks(list({th for th, _, _ in wanted})):
+            marks = ",".join("?" * len(chunk))
+            for pid, th in conn.execute(
+                f"SELECT id, task_hash FROM proposals WHERE source = 'import' "
+                f"AND task_hash IN ({marks})",
+                chunk,
+            ):
+                pids[th] = pid
+        have: set[tuple[int, str, str]] = set()
+        for chunk in _chunks(list(set(pids.values()))):
+            marks = ",".join("?" * len(chunk))
+            for pid, annotator, answer in conn.execute(
+                f"SELECT proposal_id, annotator, answer FROM ({LIVE_ANSWERS}) "
+                f"WHERE proposal_id IN ({marks})",
+                chunk,
+            ):
+                have.add((pid, annotator, answer))
+        new: list[tuple[int, str, str]] = []
+        for th, annotator, answer in wanted:
+            key = (pids[th], annotator, answer)
+            if key not in have:
+                have.add(key)
+                new.append(key)
+        conn.executemany(
+            "INSERT INTO answers (proposal_id, annotator, answer, session) "
+            "VALUES (?, ?, ?, 'import')",
+            new,
+        )
+        counts.answers += len(new)
+
+    # -- reads for export ----------------------------------------------------------------------
+
+    def iter_answers_by_text(self, split: Split | None = "pool") -> Iterator[dict[str, Any]]:
+        """Every live answer with its proposal and text, ordered by text, then answer.
+
+        Rows as `iter_answered` (answer_id, answer, annotator, created, a_start/a_end/
+        a_token_start/a_token_end of an edited span or None, label, start, end, token_start,
+        token_end, source, task_hash, text_id, text, input_hash, meta (JSON), split), grouped so
+        that a text's answers are adjacent and can be folded without holding the others.
+        """
+        sql = (
+            "SELECT a.id AS answer_id, a.answer, a.annotator, a.created,"
+            ' a.start AS a_start, a."end" AS a_end, a.token_start AS a_token_start,'
+            ' a.token_end AS a_token_end, p.id AS proposal_id, p.label, p.start, p."end",'
+            " p.token_start, p.token_end, p.source, p.task_hash,"
+            " t.id AS text_id, t.text, t.input_hash, t.meta, t.split"
+            f" FROM ({LIVE_ANSWERS}) a JOIN proposals p ON p.id = a.proposal_id"
+            " JOIN texts t ON t.id = p.text_id"
+        )
+        params: list[Any] = []
+        if split is not None:
+            sql += " WHERE t.split = ?"
+            params.append(split)
+        yield from self.db.query(sql + " ORDER BY t.id, a.id", params)
+
+    def iter_gold_annotations(self, *, done_only: bool = True) -> Iterator[dict[str, Any]]:
+        """Every gold annotation (one per text and annotator) with its text, by text id.
+
+        Rows: text_id, text, input_hash, meta (dict), annotator, spans (list[Span]), done,
+        updated.
+        """
+        for row in self.db.query(
+            "SELECT g.text_id, t.text, t.input_hash, t.meta, g.annotator, g.spans, g.done,"
+            " g.updated FROM gold g JOIN texts t ON t.id = g.text_id WHERE g.done >= ?"
+            " ORDER BY g.text_id, g.updated, g.annotator",
+            [1 if done_only else 0],
+        ):
+            yield {
+                **row,
+                "meta": json.loads(row["meta"]),
+                "spans": [Span(**d) for d in json.loads(row["spans"])],
+                "done": bool(row["done"]),
+            }
