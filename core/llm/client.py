@@ -18,6 +18,7 @@ import asyncio
 import email.utils
 import random
 import re
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -314,16 +315,19 @@ class LLMClient:
         )
 
 
-def _connect_reason(exc: Exception) -> str:
-    text = str(exc).lower()
-    if isinstance(exc, httpx.ConnectTimeout) or "timed out" in text:
-        return "connection timed out"
-    if "refused" in text:
-        return "connection refused"
-    if "name or service" in text or "nodename" in text or "getaddrinfo" in text:
-        return "unknown host"
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return "not an http(s) URL"
+def _connect_reason(exc: BaseException) -> str:
+    """A short reason from the exception chain (anyio hides the refusal a level or two down)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, httpx.ConnectTimeout | TimeoutError):
+            return "connection timed out"
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, socket.gaierror):
+            return "unknown host"
+        if isinstance(seen, httpx.UnsupportedProtocol):
+            return "not an http(s) URL"
+        seen = seen.__cause__ or seen.__context__
     return "cannot connect"
 
 

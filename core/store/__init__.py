@@ -6,6 +6,7 @@ all sharing the connection and transaction plumbing of `StoreBase`.
 
 from __future__ import annotations
 
+from nerloop.core.store.abstats import ABStatsMixin
 from nerloop.core.store.annotations import AnnotationsMixin
 from nerloop.core.store.base import (
     BUSY_TIMEOUT_MS,
@@ -14,6 +15,7 @@ from nerloop.core.store.base import (
     StoreBase,
     StoreError,
 )
+from nerloop.core.store.embeddings import EmbeddingsMixin
 from nerloop.core.store.gold import GoldMixin
 from nerloop.core.store.ingest import IngestMixin
 from nerloop.core.store.queue import QueueMixin
@@ -23,8 +25,16 @@ from nerloop.core.store.texts import TextsMixin
 
 
 class Store(
+    ABStatsMixin,
+    EmbeddingsMixin,
     IngestMixin,
-    QueueMixin, StatsMixin, TextsMixin, TaxonomyMixin, AnnotationsMixin, GoldMixin, StoreBase
+    QueueMixin,
+    StatsMixin,
+    TextsMixin,
+    TaxonomyMixin,
+    AnnotationsMixin,
+    GoldMixin,
+    StoreBase,
 ):
     """A project's SQLite database (WAL, busy timeout, foreign keys), migrated on open."""
 

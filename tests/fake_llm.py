@@ -1,0 +1,441 @@
+"""A real OpenAI-compatible chat-completions server on 127.0.0.1, for tests and benchmarks.
+
+It answers nerloop's prompts (it reads the text and labels back out of the user message with
+`nerloop.core.prompts.read_user_message`) from a gold mapping {text: [(label, start, end)]},
+with seeded noise, and can be scripted per request with faults: 429 with Retry-After, 500, 400,
+401, malformed or truncated JSON, a body that is not JSON, a hang past the client's timeout, or
+a connection closed without an answer. It counts requests and the most it had in flight.
+
+Not shipped with nerloop: tests import it as `fake_llm` (pytest puts tests/ on sys.path), and
+benchmarks add tests/ to sys.path. Run it alone with `python tests/fake_llm.py --help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from nerloop.core.prompts import read_user_message
+
+GoldSpan = tuple[str, int, int]
+"""(label, char start, char end)"""
+
+FAULTS = (
+    "429",
+    "500",
+    "503",
+    "400",
+    "401",
+    "malformed",
+    "truncated",
+    "bad_body",
+    "timeout",
+    "close",
+    "401_echo",
+)
+
+HALLUCINATIONS = ("zorblax prime", "Quentin Marmalade", "the year 3011", "Glorbo")
+
+
+@dataclass
+class Noise:
+    """How the fake LLM departs from the gold answer; every draw is seeded by (seed, text,
+    labels), so answers do not depend on the order requests arrive in."""
+
+    recall: float = 1.0
+    """Probability that a gold span is in the answer."""
+    invented_per_text: float = 0.0
+    """Expected number of wrong spans per answer taken from the text itself (they align, and an
+    annotator would reject them)."""
+    hallucinated_per_text: float = 0.0
+    """Expected number of strings per answer that are not in the text at all."""
+    case: float = 0.0
+    """Probability that a span's case is changed."""
+    whitespace: float = 0.0
+    """Probability that a span's spaces are doubled or it gets stray spaces around it."""
+    partial: float = 0.0
+    """Probability that a span loses the last characters of its last word."""
+    extra_words: float = 0.0
+    """Probability that a span takes a neighbouring word with it."""
+    seed: int = 0
+
+
+@dataclass
+class Fault:
+    """One scripted answer instead of the normal one."""
+
+    kind: str
+    retry_after: str | None = None
+    hang: float = 5.0
+    """For `timeout`: seconds to sleep before answering (more than the client's timeout)."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULTS:
+            raise ValueError(f"unknown fault {self.kind!r}; one of {', '.join(FAULTS)}")
+
+
+Responder = Callable[[str, list[str], str], list[dict[str, str]]]
+"""(text, labels, mode) -> the spans to answer, as dicts with text, context (and label)."""
+
+
+@dataclass
+class Stats:
+    chat_requests: int = 0
+    model_requests: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    faults_served: list[str] = field(default_factory=list)
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    auth_headers: list[str] = field(default_factory=list)
+
+
+def load_gold_jsonl(path: Path, limit: int | None = None) -> dict[str, list[GoldSpan]]:
+    """{text: [(label, start, end)]} from a `{"text", "spans": [{start, end, label}]}` file."""
+    gold: dict[str, list[GoldSpan]] = {}
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if limit is not None and len(gold) >= limit:
+                break
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            gold[rec["text"]] = [(s["label"], s["start"], s["end"]) for s in rec.get("spans", [])]
+    return gold
+
+
+def _context(text: str, start: int, end: int, words: int = 3) -> str:
+    before = text[:start].split()[-words:]
+    after = text[end:].split()[:words]
+    return " ".join([*before, text[start:end], *after])
+
+
+def _word_spans(text: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+
+
+class FakeLLM:
+    """The server. Use as a context manager; `url` is the base URL (ending in /v1)."""
+
+    def __init__(
+        self,
+        gold: Mapping[str, Sequence[GoldSpan]] | None = None,
+        *,
+        noise: Noise | None = None,
+        latency: float = 0.0,
+        reject_json_schema: bool = False,
+        reject_json_object: bool = False,
+        wrap: str = "plain",
+        responder: Responder | None = None,
+        faults: Iterable[Fault | str] = (),
+        record_bodies: bool = True,
+        model: str = "fake-model",
+    ) -> None:
+        self.gold = dict(gold or {})
+        self.noise = noise or Noise()
+        self.latency = latency
+        self.reject_json_schema = reject_json_schema
+        self.reject_json_object = reject_json_object
+        self.wrap = wrap
+        """How the JSON is written: plain, fenced (```json), prose (text around it),
+        trailing_comma."""
+        self.responder = responder
+        self.faults: deque[Fault] = deque()
+        self.add_faults(*faults)
+        self.record_bodies = record_bodies
+        self.model = model
+        self.stats = Stats()
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- scripting -----------------------------------------------------------------------------
+
+    def add_faults(self, *faults: Fault | str) -> None:
+        """Queue faults: each of the next chat requests gets one, in order."""
+        for f in faults:
+            self.faults.append(f if isinstance(f, Fault) else Fault(f))
+
+    @property
+    def requests(self) -> int:
+        return self.stats.chat_requests
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start the server first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def start(self, port: int = 0) -> FakeLLM:
+        handler = _make_handler(self)
+        server = _QuietServer(("127.0.0.1", port), handler, bind_and_activate=False)
+        server.daemon_threads = True
+        server.block_on_close = False
+        server.request_queue_size = 256
+        server.allow_reuse_address = True
+        server.server_bind()
+        server.server_activate()
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeLLM:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- answers -------------------------------------------------------------------------------
+
+    def answer_spans(self, text: str, labels: list[str], mode: str) -> list[dict[str, str]]:
+        """The spans the fake LLM gives for a text: gold for `labels`, with the noise."""
+        if self.responder is not None:
+            return self.responder(text, labels, mode)
+        n = self.noise
+        rng = random.Random(f"{n.seed}|{text}|{','.join(labels)}")
+        wanted = set(labels)
+        out: list[dict[str, str]] = []
+        gold = [g for g in self.gold.get(text, []) if g[0] in wanted]
+        for label, start, end in gold:
+            if rng.random() >= n.recall:
+                continue
+            s, e = start, end
+            words = _word_spans(text)
+            if n.extra_words and rng.random() < n.extra_words:
+                after = [w for w in words if w[0] >= e]
+                before = [w for w in words if w[1] <= s]
+                if after and (not before or rng.random() < 0.5):
+                    e = after[0][1]
+                elif before:
+                    s = before[-1][0]
+            surface = text[s:e]
+            if n.partial and rng.random() < n.partial and len(surface) > 4:
+                surface = surface[: -rng.randint(1, min(3, len(surface) - 3))]
+            if n.case and rng.random() < n.case:
+                surface = rng.choice([surface.upper(), surface.lower(), surface.title()])
+            if n.whitespace and rng.random() < n.whitespace:
+                surface = rng.choice([surface.replace(" ", "  "), f" {surface} "])
+            out.append(self._item(label, surface, _context(text, s, e), mode))
+        for _ in range(_count(rng, n.invented_per_text)):
+            words = _word_spans(text)
+            if not words:
+                break
+            taken = [(s, e) for _, s, e in gold]
+            free = [w for w in words if not any(w[0] < e and s < w[1] for s, e in taken)]
+            if not free:
+                break
+            s, e = rng.choice(free)
+            out.append(self._item(rng.choice(labels), text[s:e], _context(text, s, e), mode))
+        for _ in range(_count(rng, n.hallucinated_per_text)):
+            fake = rng.choice(HALLUCINATIONS)
+            out.append(self._item(rng.choice(labels), fake, f"about {fake} here", mode))
+        return out
+
+    @staticmethod
+    def _item(label: str, surface: str, context: str, mode: str) -> dict[str, str]:
+        item = {"text": surface, "context": context}
+        return {"label": label, **item} if mode == "batch" else item
+
+    def content_for(self, body: dict[str, Any]) -> str:
+        messages = body.get("messages") or []
+        user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+        parsed = read_user_message(str(user.get("content", ""))) if user else None
+        spans = self.answer_spans(*parsed) if parsed else []
+        doc = json.dumps({"spans": spans}, ensure_ascii=False)
+        if self.wrap == "fenced":
+            return f"Here you are:\n```json\n{doc}\n```"
+        if self.wrap == "prose":
+            return f"The entities are {doc} -- hope that helps!"
+        if self.wrap == "trailing_comma" and spans:
+            return doc[:-2] + ",]}"
+        return doc
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Dropped connections are part of the script; their tracebacks are noise.
+        pass
+
+
+def _count(rng: random.Random, expected: float) -> int:
+    """A draw with mean `expected`: the integer part, plus one with the fractional part's
+    probability."""
+    whole = int(expected)
+    return whole + (1 if rng.random() < expected - whole else 0)
+
+
+def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _send(self, status: int, payload: Any, headers: Mapping[str, str] = {}) -> None:
+            raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/").endswith("/models"):
+                with fake._lock:
+                    fake.stats.model_requests += 1
+                self._send(200, {"object": "list", "data": [{"id": fake.model}]})
+            else:
+                self._send(404, {"error": {"message": "not found"}})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            if not self.path.rstrip("/").endswith("/chat/completions"):
+                self._send(404, {"error": {"message": "not found"}})
+                return
+            with fake._lock:
+                fake.stats.chat_requests += 1
+                fake.stats.in_flight += 1
+                fake.stats.max_in_flight = max(fake.stats.max_in_flight, fake.stats.in_flight)
+                fault = fake.faults.popleft() if fake.faults else None
+                if fault is not None:
+                    fake.stats.faults_served.append(fault.kind)
+                fake.stats.auth_headers.append(self.headers.get("Authorization") or "")
+            try:
+                self._chat(raw, fault)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            finally:
+                with fake._lock:
+                    fake.stats.in_flight -= 1
+
+        def _chat(self, raw: bytes, fault: Fault | None) -> None:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                self._send(400, {"error": {"message": "body is not JSON"}})
+                return
+            if fake.record_bodies:
+                with fake._lock:
+                    fake.stats.bodies.append(body)
+            if fake.latency:
+                time.sleep(fake.latency)
+            fmt = (body.get("response_format") or {}).get("type")
+            if fault is not None and self._fault(fault):
+                return
+            if (fmt == "json_schema" and fake.reject_json_schema) or (
+                fmt == "json_object" and fake.reject_json_object
+            ):
+                self._send(
+                    400,
+                    {
+                        "error": {
+                            "message": f"response_format type {fmt} is not supported",
+                            "type": "invalid_request_error",
+                        }
+                    },
+                )
+                return
+            content = fake.content_for(body)
+            if fault is not None and fault.kind == "malformed":
+                content = "I found these: PRICE is probably the first number."
+            elif fault is not None and fault.kind == "truncated":
+                content = content[: max(1, len(content) * 2 // 3)]
+            prompt_chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
+            self._send(
+                200,
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model", fake.model),
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": content},
+                            "finish_reason": "length"
+                            if fault is not None and fault.kind == "truncated"
+                            else "stop",
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": prompt_chars // 4 + 1,
+                        "completion_tokens": len(content) // 4 + 1,
+                        "total_tokens": prompt_chars // 4 + len(content) // 4 + 2,
+                    },
+                },
+            )
+
+        def _fault(self, fault: Fault) -> bool:
+            """Serve a fault that replaces the answer; False for faults that alter it."""
+            kind = fault.kind
+            if kind == "429":
+                headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+                self._send(429, {"error": {"message": "rate limited"}}, headers)
+            elif kind in ("500", "503"):
+                self._send(int(kind), {"error": {"message": "server error"}})
+            elif kind == "400":
+                self._send(400, {"error": {"message": "bad request: model not found"}})
+            elif kind == "401":
+                self._send(401, {"error": {"message": "invalid api key"}})
+            elif kind == "401_echo":
+                # Some proxies quote the credentials they refused.
+                auth = self.headers.get("Authorization") or ""
+                self._send(401, {"error": {"message": f"invalid api key: {auth}"}})
+            elif kind == "bad_body":
+                self._send(200, b"<html>proxy error</html>")
+            elif kind == "timeout":
+                time.sleep(fault.hang)
+                self._send(504, {"error": {"message": "too late"}})
+            elif kind == "close":
+                self.close_connection = True
+                self.wfile.flush()
+                self.connection.shutdown(2)
+            else:
+                return False
+            return True
+
+    return Handler
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the fake OpenAI-compatible LLM server.")
+    parser.add_argument("--gold", type=Path, help="JSONL with text and spans (start, end, label)")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
+    parser.add_argument("--recall", type=float, default=1.0)
+    parser.add_argument("--invented", type=float, default=0.0, help="wrong spans per answer")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    gold = load_gold_jsonl(args.gold) if args.gold else {}
+    noise = Noise(recall=args.recall, invented_per_text=args.invented, seed=args.seed)
+    fake = FakeLLM(gold, noise=noise, latency=args.latency, record_bodies=False).start(args.port)
+    print(f"READY {fake.url}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
