@@ -63,6 +63,24 @@ class Settings(BaseSettings):
     align_mode: Literal["strict", "contract", "expand"] = "expand"
     """How `Doc.char_span` snaps an answer to token boundaries."""
 
+    # -- Few-shot retrieval --------------------------------------------------------------------
+    embed_base_url: str = ""
+    """Base URL of an OpenAI-compatible `/embeddings` API (e.g. http://localhost:11434/v1);
+    empty means the local hashed n-gram embedder, which needs no network."""
+    embed_model: str = ""
+    """Embedding model name sent to `embed_base_url`; empty means the local embedder."""
+    embed_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("NERLOOP_EMBED_API_KEY")
+    )
+    """API key of the embeddings endpoint (NERLOOP_EMBED_API_KEY); the LLM's key when unset.
+    Never stored anywhere."""
+    fewshot_k: int = Field(default=3, ge=0, le=20)
+    """Most similar accepted examples put into an LLM prompt; 0 turns few-shot examples off."""
+    fewshot_min_similarity: float = Field(default=0.3, ge=-1.0, le=1.0)
+    """Lowest cosine similarity at which an accepted text is used as an example."""
+    fewshot_max_tokens: int = Field(default=400, ge=0)
+    """Budget of prompt tokens for the examples (estimated at 4 characters a token)."""
+
     # -- Annotation ----------------------------------------------------------------------------
     lease_seconds: float = Field(default=600.0, gt=0)
     """How long a task stays reserved for the annotator it was given to."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from nerloop.tui.cli import (
     io_cmds,  # noqa: F401  (registers import, export)
     project_cmds,  # noqa: F401  (registers init, stats, taxonomy)
+    retrieval_cmds,  # noqa: F401  (registers embed)
 )
 from nerloop.tui.cli.base import main
 

@@ -1,0 +1,294 @@
+"""Few-shot retrieval: the accepted examples of a label that are most similar to a text.
+
+The prompt for (text, label) gets up to `k` pool texts whose answers for `label` were accepted,
+the most similar first, each with its accepted spans, as long as they are at least
+`min_similarity` alike (cosine) and fit in `max_tokens` when rendered.
+
+Search is brute force: every vector is a unit-length float32 row, so similarities are one
+matrix-vector product and the top k an `argpartition`. Measured (bench/retrieval.py) at about
+5 ms for 100,000 vectors of 256 dimensions on one core, which is below the 20 ms target without
+an index to build, persist and keep in step with the store; an index (sqlite-vec, HNSW) starts to
+pay only in the millions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from nerloop.core.config import Settings
+from nerloop.core.embed import Embedder, HashingEmbedder, HttpEmbedder
+from nerloop.core.records import Span, StoredText
+from nerloop.core.store import Store
+
+# Rough tokens of a string for a BPE tokenizer on English: about 4 characters a token (OpenAI's
+# rule of thumb; MIT Movie's texts measure 4.3 with cl100k-like tokenizers). The budget is a cap
+# on cost, so an estimate that errs by 20% is good enough and needs no tokenizer download.
+CHARS_PER_TOKEN = 4
+# Tokens of the framing around one example when rendered ("Text: ...", "Answer: ...", quotes,
+# new lines): measured on render_example's output, rounded up.
+EXAMPLE_OVERHEAD_TOKENS = 8
+
+
+def approx_tokens(text: str) -> int:
+    """Tokens of `text` by the 4-characters-a-token rule (at least 1 for a non-empty string)."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+@dataclass(frozen=True, slots=True)
+class FewShotExample:
+    """One retrieved example: a pool text and its accepted spans of one label."""
+
+    text_id: int
+    text: str
+    label: str
+    spans: tuple[Span, ...]
+    similarity: float
+
+    @property
+    def answers(self) -> list[str]:
+        """The accepted substrings, in text order: what the LLM should have answered."""
+        return [self.text[s.start : s.end] for s in self.spans]
+
+    def cache_key(self) -> str:
+        """What identifies this example in an LLM cache key: the text and its answers."""
+        return json.dumps([self.text, self.answers], ensure_ascii=False)
+
+
+def render_example(example: FewShotExample) -> str:
+    """A plain rendering of an example, used to estimate its tokens when the prompt builder
+    renders it differently."""
+    return f"Text: {example.text}\nAnswer: {json.dumps(example.answers, ensure_ascii=False)}"
+
+
+def example_tokens(example: FewShotExample) -> int:
+    """Estimated prompt tokens of one example (text, answers and framing)."""
+    answers = json.dumps(example.answers, ensure_ascii=False)
+    return approx_tokens(example.text) + approx_tokens(answers) + EXAMPLE_OVERHEAD_TOKENS
+
+
+# -- embedders -----------------------------------------------------------------------------------
+
+
+def local_embedder() -> HashingEmbedder:
+    """The embedder used when no endpoint is configured: hashed n-grams, 256 dimensions."""
+    return HashingEmbedder(256)
+
+
+def embedder_from_settings(settings: Settings) -> Embedder:
+    """The configured `/v1/embeddings` endpoint, or the local fallback when none is set."""
+    if settings.embed_base_url and settings.embed_model:
+        key = settings.embed_api_key or settings.llm_api_key
+        return HttpEmbedder(
+            settings.embed_base_url,
+            settings.embed_model,
+            api_key=key.get_secret_value() if key else None,
+            timeout=settings.llm_timeout,
+            max_retries=settings.llm_max_retries,
+        )
+    return local_embedder()
+
+
+def embed_missing(
+    store: Store,
+    embedder: Embedder,
+    *,
+    batch: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Embed every text that has no vector of `embedder` yet; returns how many were embedded.
+
+    `progress(done, total)` is called after each batch. Each batch is committed on its own, so
+    an interrupted run keeps what it did and the next run carries on.
+    """
+    total = store.count_texts_without_embedding(embedder.name)
+    done = 0
+    if progress:
+        progress(0, total)
+    pending: list[StoredText] = []
+
+    def flush() -> None:
+        nonlocal done
+        vectors = embedder.embed([t.text for t in pending])
+        store.save_embeddings(embedder.name, [t.id for t in pending], vectors)
+        done += len(pending)
+        pending.clear()
+        if progress:
+            progress(done, total)
+
+    # Materialise the ids first: the iterator pages by id and the inserts would not disturb it,
+    # but a batch that fails half-way should not leave a read cursor open across a write.
+    for text in list(store.iter_texts_without_embedding(embedder.name, batch=batch)):
+        pending.append(text)
+        if len(pending) >= batch:
+            flush()
+    if pending:
+        flush()
+    return done
+
+
+# -- search --------------------------------------------------------------------------------------
+
+
+def best_of(
+    sims: np.ndarray, k: int, min_similarity: float = -1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the `k` largest of `sims` that are >= `min_similarity`, best first, and their
+    values. `argpartition` finds them in O(n); only those k are sorted."""
+    n = sims.shape[0]
+    if n == 0 or k <= 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=sims.dtype)
+    idx = np.argpartition(-sims, k - 1)[:k] if k < n else np.arange(n)
+    idx = idx[np.argsort(-sims[idx], kind="stable")]
+    top = sims[idx]
+    keep = top >= min_similarity
+    return idx[keep], top[keep]
+
+
+def top_k(
+    matrix: np.ndarray, query: np.ndarray, k: int, min_similarity: float = -1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of `matrix` most similar to `query` (both unit length): (row indices, similarities),
+    best first, at most `k`, only those with similarity >= `min_similarity`."""
+    if matrix.shape[0] == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32)
+    return best_of(matrix @ query, k, min_similarity)
+
+
+class Retriever:
+    """Finds few-shot examples for (text, label) among the accepted answers of the store.
+
+    Vectors of accepted texts that are missing are embedded on the spot (and stored), so search
+    works without running `nerloop embed` first; that command only does the work up front.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        *,
+        k: int = 3,
+        min_similarity: float = 0.3,
+        max_tokens: int = 400,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.k = k
+        self.min_similarity = min_similarity
+        self.max_tokens = max_tokens
+        # label -> (answers watermark, accepted spans by text, matrix rows of those texts)
+        self._candidates: dict[str, tuple[int, dict[int, list[Span]], np.ndarray]] = {}
+
+    @classmethod
+    def from_settings(cls, store: Store, settings: Settings) -> Retriever:
+        return cls(
+            store,
+            embedder_from_settings(settings),
+            k=settings.fewshot_k,
+            min_similarity=settings.fewshot_min_similarity,
+            max_tokens=settings.fewshot_max_tokens,
+        )
+
+    def _watermark(self) -> int:
+        # Answers are append-only (an undo is a new row), so the largest id says whether any
+        # answer came or went since the candidates were read.
+        return int(self.store.scalar("SELECT coalesce(max(id), 0) FROM answers"))
+
+    def _candidate_rows(self, label: str) -> tuple[dict[int, list[Span]], np.ndarray]:
+        mark = self._watermark()
+        cached = self._candidates.get(label)
+        if cached is not None and cached[0] == mark:
+            return cached[1], cached[2]
+        accepted = self.store.accepted_examples(label)
+        vm = self.store.vector_matrix(self.embedder.name)
+        missing = [t for t in accepted if vm is None or t not in vm.row_of]
+        if missing:
+            texts = [self.store.get_text(t).text for t in missing]
+            self.store.save_embeddings(self.embedder.name, missing, self.embedder.embed(texts))
+            vm = self.store.vector_matrix(self.embedder.name)
+        assert vm is not None or not accepted
+        rows = np.asarray(
+            sorted(vm.row_of[t] for t in accepted) if vm is not None else [], dtype=np.intp
+        )
+        self._candidates[label] = (mark, accepted, rows)
+        return accepted, rows
+
+    def query_vector(self, text: str | StoredText) -> np.ndarray:
+        """The vector of a stored text (read, or embedded and stored) or of a plain string."""
+        if isinstance(text, StoredText):
+            vec = self.store.embedding_of(text.id, self.embedder.name)
+            if vec is None:
+                vec = self.embedder.embed([text.text])[0]
+                self.store.save_embeddings(self.embedder.name, [text.id], vec[None, :])
+            return vec
+        return self.embedder.embed([text])[0]
+
+    def examples_for(
+        self,
+        text: str | StoredText,
+        label: str,
+        *,
+        k: int | None = None,
+        max_tokens: int | None = None,
+        tokens: Callable[[FewShotExample], int] = example_tokens,
+    ) -> list[FewShotExample]:
+        """Up to k accepted examples of `label` most similar to `text`, best first.
+
+        The text itself is never its own example. Examples are taken in order of similarity and
+        one that does not fit in what is left of `max_tokens` is skipped (a shorter, less similar
+        one may still fit). `tokens` estimates an example's prompt tokens; pass the prompt
+        builder's own count to budget exactly.
+        """
+        k = self.k if k is None else k
+        budget = self.max_tokens if max_tokens is None else max_tokens
+        if k <= 0 or budget <= 0:
+            return []
+        accepted, rows = self._candidate_rows(label)
+        if len(rows) == 0:
+            return []
+        vm = self.store.vector_matrix(self.embedder.name)
+        assert vm is not None
+        ids, matrix = vm.view()
+        query = self.query_vector(text)
+        if query.shape[0] != vm.dim:
+            raise ValueError(f"query vector has {query.shape[0]} dimensions, store has {vm.dim}")
+        self_id = text.id if isinstance(text, StoredText) else None
+        # Ask for a few more than k: the text itself and examples over budget are dropped.
+        want = k + 1 + 4
+        if len(rows) * 4 > len(ids):
+            # Most texts are candidates: one product over the whole matrix is cheaper than
+            # gathering their rows into a new matrix first.
+            sub_idx, sims = best_of((matrix @ query)[rows], want, self.min_similarity)
+        else:
+            sub_idx, sims = top_k(matrix[rows], query, want, self.min_similarity)
+        out: list[FewShotExample] = []
+        used = 0
+        for i, sim in zip(sub_idx.tolist(), sims.tolist(), strict=True):
+            text_id = int(ids[rows[i]])
+            if text_id == self_id:
+                continue
+            example = FewShotExample(
+                text_id=text_id,
+                text=self.store.get_text(text_id).text,
+                label=label,
+                spans=tuple(accepted[text_id]),
+                similarity=float(sim),
+            )
+            cost = tokens(example)
+            if used + cost > budget:
+                continue
+            out.append(example)
+            used += cost
+            if len(out) == k:
+                break
+        return out
+
+
+def examples_cache_key(examples: Sequence[FewShotExample]) -> str:
+    """A string that changes whenever the chosen examples (or their answers) change: part of
+    the LLM cache key, so a prompt with other examples is asked again, not served stale."""
+    return "\x1e".join(ex.cache_key() for ex in examples)
