@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     """How long a task stays reserved for the annotator it was given to."""
     overlap: bool = False
     """Give every task to every annotator (for agreement studies) instead of to one."""
+    source_order: list[Literal["rule", "model", "llm", "import"]] = Field(
+        default_factory=lambda: ["rule", "model", "llm", "import"]
+    )
+    """Which source's proposals the queue asks first; model proposals are asked most uncertain
+    (score nearest 0.5) first."""
+    keymap: dict[str, str] = Field(default_factory=dict)
+    """Key remapping for the app: binding id to keys, e.g. {"annotate.accept" = "a"}."""
 
     # -- Training ------------------------------------------------------------------------------
     policy: Literal["missing", "complete"] = "complete"

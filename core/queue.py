@@ -143,12 +143,17 @@ class Queue:
     proposers: Sequence[Proposer] = ()
     clock: Callable[[], float] = time.time
     """Wall-clock seconds for lease expiry (leases are compared across processes)."""
-    source_order: Sequence[Source] = DEFAULT_SOURCE_ORDER
+    source_order: Sequence[Source] = ()
+    """Source priority; empty means the project's `source_order` setting."""
     budget_seconds: float = 1.0
     """How long one fetch may keep running proposers before it returns to report progress."""
     _cursors: dict[str, dict[str, Cursor | None]] = field(default_factory=dict)
     _coverage: dict[tuple[str, str], int] = field(default_factory=dict)
     _failures: dict[str, _Failure] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.source_order:
+            self.source_order = tuple(self.settings.source_order) or DEFAULT_SOURCE_ORDER
 
     @contextmanager
     def _store(self) -> Iterator[Store]:

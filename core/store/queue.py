@@ -212,6 +212,13 @@ class QueueMixin(StoreBase):
                 [(label, source, t) for t in text_ids],
             )
 
+    def clear_coverage(self, label: str, source: Source) -> None:
+        """Forget which texts `source` covered for `label` (its rules changed: run them again)."""
+        with self.write():
+            self.db.conn.execute(
+                "DELETE FROM proposer_coverage WHERE label = ? AND source = ?", (label, source)
+            )
+
     def count_covered(self, label: str, source: Source) -> int:
         return int(
             self.scalar(
@@ -252,12 +259,12 @@ class QueueMixin(StoreBase):
 
     # -- gold work list ------------------------------------------------------------------------
 
-    def gold_todo(self, annotator: str, *, limit: int = 1000) -> list[int]:
-        """Gold texts `annotator` has not marked done, in id order."""
+    def gold_todo(self, *, limit: int = 10_000) -> list[int]:
+        """Gold texts nobody has marked done yet, in id order."""
         rows = self.db.conn.execute(
             "SELECT t.id FROM texts t WHERE t.split = 'gold' AND NOT EXISTS (SELECT 1 FROM gold g"
-            " WHERE g.text_id = t.id AND g.annotator = ? AND g.done) ORDER BY t.id LIMIT ?",
-            (annotator, limit),
+            " WHERE g.text_id = t.id AND g.done) ORDER BY t.id LIMIT ?",
+            (limit,),
         ).fetchall()
         return [int(r[0]) for r in rows]
 
