@@ -18,6 +18,7 @@ from nerloop.core.store.base import (
 from nerloop.core.store.embeddings import EmbeddingsMixin
 from nerloop.core.store.gold import GoldMixin
 from nerloop.core.store.ingest import IngestMixin
+from nerloop.core.store.llm import LLMMixin
 from nerloop.core.store.queue import QueueMixin
 from nerloop.core.store.stats import StatsMixin
 from nerloop.core.store.taxonomy import TaxonomyMixin
@@ -25,6 +26,7 @@ from nerloop.core.store.texts import TextsMixin
 
 
 class Store(
+    LLMMixin,
     ABStatsMixin,
     EmbeddingsMixin,
     IngestMixin,
