@@ -192,6 +192,20 @@ def m0002_queue(db: Database) -> None:
     )
 
 
+@migrations(name="0003_runs_process")
+def m0003_runs_process(db: Database) -> None:
+    db.executescript(
+        """
+        -- The training worker's process id, so a run whose process died (killed, machine
+        -- restarted) is recognised as failed instead of blocking new runs forever; and why the
+        -- run was started (train, retrain, curve).
+        ALTER TABLE runs ADD COLUMN pid INTEGER;
+        ALTER TABLE runs ADD COLUMN purpose TEXT NOT NULL DEFAULT 'train';
+        CREATE INDEX runs_status ON runs (status, id);
+        """
+    )
+
+
 def latest_version() -> int:
     """The schema version this code writes: the number of migrations it knows."""
     return len(migrations._migrations)

@@ -1,0 +1,171 @@
+"""The training process: `python -m nerloop.core.training.worker ...` (started by runner.py).
+
+It builds the training data from the answers, trains spaCy from the shipped config with the
+progress logger, scores the best model on gold, and only then moves it into place with one
+rename (<project>/models/.run-N.tmp/output/model-best -> <project>/models/run-N), so a model
+folder is never half-written. A SIGTERM (cancel) or an error at any point before the rename
+removes the temporary folder and records the run as cancelled or failed.
+
+The worker finishes its own run row, so a run completes even if the app that started it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import shutil
+import signal
+import sys
+import traceback
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from nerloop.core.training.logger import append_event
+
+EXIT_CANCELLED = 3
+
+
+class Cancelled(BaseException):
+    """Raised in the worker by SIGTERM. A BaseException so spaCy's `except Exception` in its
+    training loop does not swallow it."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Cancelled()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="nerloop.core.training.worker")
+    parser.add_argument("--project", type=Path, required=True)
+    parser.add_argument("--run", type=int, required=True)
+    parser.add_argument("--tmp", type=Path, required=True)
+    parser.add_argument("--progress", type=Path, required=True)
+    parser.add_argument("--max-steps", type=int, required=True)
+    parser.add_argument("--policy", choices=("missing", "complete"), required=True)
+    parser.add_argument("--fraction", type=float, default=1.0)
+    parser.add_argument("--purpose", choices=("train", "retrain", "curve"), default="train")
+    parser.add_argument("--nice", type=int, default=5)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if args.nice:
+        # Training shares the machine with annotators' sessions: it yields the CPU to them.
+        with contextlib.suppress(OSError):
+            os.nice(args.nice)
+    from nerloop.core.project import Project
+
+    project = Project.open(args.project)
+    store = project.store
+    try:
+        result = _run(project, args)
+    except Cancelled:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        store.finish_run(args.run, "cancelled", log=_read_log(args.progress))
+        append_event(args.progress, {"event": "cancelled", "run": args.run})
+        shutil.rmtree(args.tmp, ignore_errors=True)
+        return EXIT_CANCELLED
+    except BaseException as exc:  # a failed run is recorded whatever went wrong
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        error = _error_message(exc)
+        store.finish_run(
+            args.run,
+            "failed",
+            log=_read_log(args.progress) + "\n" + traceback.format_exc(),
+            scores={"error": error},
+        )
+        append_event(args.progress, {"event": "failed", "run": args.run, "error": error})
+        shutil.rmtree(args.tmp, ignore_errors=True)
+        return 1
+    finally:
+        project.close()
+    append_event(args.progress, {"event": "done", "run": args.run, **result})
+    shutil.rmtree(args.tmp, ignore_errors=True)
+    return 0
+
+
+def _error_message(exc: BaseException) -> str:
+    from nerloop.core.training.data import TrainingDataError
+
+    if isinstance(exc, TrainingDataError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _read_log(path: Path) -> str:
+    try:
+        return path.read_text("utf-8")
+    except OSError:
+        return ""
+
+
+def _run(project: Any, args: argparse.Namespace) -> dict[str, Any]:
+    import spacy
+    from spacy.training.initialize import init_nlp
+    from spacy.training.loop import train as spacy_train
+
+    from nerloop.core.evaluate import evaluate_ner
+    from nerloop.core.training.config import load_run_config, run_overrides
+    from nerloop.core.training.data import annotation_doc, build_training_data, write_docbin
+    from nerloop.core.training.promote import should_promote
+
+    store = project.store
+    data = build_training_data(store, project.taxonomy, args.policy, fraction=args.fraction)
+    counts = {**data.counts(), "fraction": args.fraction, "max_steps": args.max_steps}
+    append_event(args.progress, {"event": "data", "run": args.run, "counts": counts})
+    blank = spacy.blank(project.taxonomy.lang)
+    train_path, dev_path = args.tmp / "train.spacy", args.tmp / "dev.spacy"
+    write_docbin((annotation_doc(blank, a, data.policy) for a in data.train), train_path)
+    write_docbin((annotation_doc(blank, a, data.policy) for a in data.dev), dev_path)
+    overrides = run_overrides(
+        lang=project.taxonomy.lang,
+        train=train_path,
+        dev=dev_path,
+        progress=args.progress,
+        max_steps=args.max_steps,
+    )
+    config = load_run_config(overrides)
+    store.update_run(args.run, counts=counts, config=config.to_str())
+
+    output = args.tmp / "output"
+    output.mkdir()
+    console = io.StringIO()
+    with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console):
+        nlp = init_nlp(config)
+        spacy_train(nlp, output, stdout=console, stderr=console)
+    best = spacy.load(output / "model-best")
+    gold = evaluate_ner(project, best)
+    append_event(args.progress, {"event": "gold", "run": args.run, "scores": gold})
+    dev_scores = best.meta.get("performance", {})
+    scores = {"gold": gold, "dev": dev_scores}
+
+    keep = args.purpose != "curve"
+    promoted, previous_f = should_promote(project, gold) if keep else (False, None)
+    scores["previous_gold_f"] = previous_f
+    model_path: str | None = None
+    # From here on a cancel would leave a half-finished state: finish instead.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if keep:
+        target = project.path / "models" / f"run-{args.run}"
+        if target.exists():  # a leftover of a crashed earlier project state: never mix files
+            shutil.rmtree(target)
+        (output / "model-best").rename(target)
+        model_path = str(target)
+    store.finish_run(
+        args.run,
+        "done",
+        promoted=promoted,
+        model_path=model_path,
+        scores=scores,
+        log=_read_log(args.progress),
+    )
+    return {"model_path": model_path, "promoted": promoted, "scores": scores, "counts": counts}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
