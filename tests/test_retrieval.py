@@ -134,6 +134,35 @@ def test_vectors_round_trip_and_the_matrix_refreshes_incrementally(store: Store)
     assert store.count_embeddings("m") == 5
 
 
+def test_a_new_vector_for_the_last_text_is_seen(store: Store) -> None:
+    # The incremental refresh reads rowids above the last it saw: a replaced row must get a
+    # higher one, also when it was the last row.
+    a, _ = store.add_text("a")
+    b, _ = store.add_text("b")
+    store.save_embeddings("m", [a, b], np.eye(2, 4, dtype=np.float32))
+    assert store.vector_matrix("m") is not None
+    store.save_embeddings("m", [b], np.full((1, 4), 0.5, dtype=np.float32))
+    vm = store.vector_matrix("m")
+    assert vm is not None
+    assert np.array_equal(vm.view()[1][1], np.full(4, 0.5, dtype=np.float32))
+
+
+def test_stores_on_one_file_share_the_matrix_and_see_each_others_writes(tmp_path) -> None:
+    first, second = Store(tmp_path / "db"), Store(tmp_path / "db")
+    try:
+        t1, _ = first.add_text("one")
+        first.save_embeddings("m", [t1], np.ones((1, 4), dtype=np.float32))
+        vm = first.vector_matrix("m")
+        t2, _ = second.add_text("two")
+        second.save_embeddings("m", [t2], np.zeros((1, 4), dtype=np.float32))
+        assert second.vector_matrix("m") is vm  # one matrix in the process, caught up
+        assert vm is not None and vm.view()[0].tolist() == [t1, t2]
+        assert first.vector_matrix("m") is vm and len(vm) == 2
+    finally:
+        first.close()
+        second.close()
+
+
 def test_matrix_grows_past_its_capacity(store: Store) -> None:
     ids = [store.add_text(f"t{i}")[0] for i in range(3000)]
     v = np.arange(3000 * 4, dtype=np.float32).reshape(3000, 4)

@@ -5,10 +5,15 @@ embedder. Searching needs all vectors of one embedder as one numpy matrix; readi
 BLOBs takes seconds, so the matrix is cached on the store and refreshed incrementally: rows are
 read in rowid order and a re-embedded text (INSERT OR REPLACE gives it a new rowid) overwrites its
 old row in place.
+
+The cache lives in the process, keyed by database file and embedder, not on one `Store`: the
+LLM proposer opens a Store of its own in each worker thread, and reading a large matrix again
+for every batch of proposals would cost more than the search.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,9 +75,12 @@ class VectorMatrix:
         return self.ids[:n], self.matrix[:n]
 
 
-class EmbeddingsMixin(StoreBase):
-    _vector_cache: dict[str, VectorMatrix]
+# (database file and inode, embedder) -> its matrix.
+_MATRICES: dict[tuple[str, str], VectorMatrix] = {}
+_MATRICES_LOCK = threading.Lock()
 
+
+class EmbeddingsMixin(StoreBase):
     def save_embeddings(self, model: str, text_ids: Iterable[int], vectors: np.ndarray) -> int:
         """Store one vector per text for embedder `model` (replacing older ones); returns the
         number stored. `vectors` is (n, dim) and is stored as float32."""
@@ -82,8 +90,12 @@ class EmbeddingsMixin(StoreBase):
             raise ValueError(f"need one row per text: {len(ids)} ids, matrix {mat.shape}")
         dim = int(mat.shape[1])
         with self.write():
+            # The rowid is set to max + 1 explicitly so that a re-embedded text always lands above
+            # every rowid the incremental refresh has seen. SQLite picks max + 1 for an implicit
+            # rowid too, but documents that only as its "usual" algorithm.
             self.db.conn.executemany(
-                "INSERT OR REPLACE INTO embeddings (text_id, model, dim, vector) VALUES (?,?,?,?)",
+                "INSERT OR REPLACE INTO embeddings (rowid, text_id, model, dim, vector) VALUES "
+                "((SELECT coalesce(max(rowid), 0) + 1 FROM embeddings), ?, ?, ?, ?)",
                 [(tid, model, dim, mat[i].tobytes()) for i, tid in enumerate(ids)],
             )
         return len(ids)
@@ -129,26 +141,42 @@ class EmbeddingsMixin(StoreBase):
         Returns None when the store has no vector of `model`. The matrix is shared: callers must
         not write to it.
         """
-        cache = self.__dict__.setdefault("_vector_cache", {})
-        vm: VectorMatrix | None = cache.get(model)
-        cur = self.db.conn.execute(
-            "SELECT rowid, text_id, dim, vector FROM embeddings WHERE model = ? AND rowid > ? "
-            "ORDER BY rowid",
-            (model, vm.last_rowid if vm else 0),
-        )
-        while True:
-            chunk = cur.fetchmany(50_000)
-            if not chunk:
-                break
-            dims = {r[2] for r in chunk}
-            if vm is None:
-                vm = VectorMatrix(model=model, dim=int(chunk[0][2]))
-                cache[model] = vm
-            if dims != {vm.dim}:
-                raise ValueError(f"embeddings of {model!r} have mixed dimensions {sorted(dims)}")
-            rows = np.frombuffer(b"".join(r[3] for r in chunk), dtype=np.float32)
-            vm.update([int(r[1]) for r in chunk], rows.reshape(len(chunk), vm.dim))
-            vm.last_rowid = int(chunk[-1][0])
+        # An in-memory database lives and dies with its Store: its matrices are kept on it.
+        matrices = _MATRICES if self.path is not None else self.__dict__.setdefault("_mats", {})
+        # The inode tells a database file from a new one created at the same path.
+        where = f"{self.path.resolve()}@{self.path.stat().st_ino}" if self.path is not None else ""
+        key = (where, model)
+        with _MATRICES_LOCK:
+            vm: VectorMatrix | None = matrices.get(key)
+            top = int(self.scalar("SELECT coalesce(max(rowid), 0) FROM embeddings"))
+            if vm is not None and top < vm.last_rowid:
+                # Fewer rows than we have seen: the file was replaced. Read it afresh.
+                vm = None
+                del matrices[key]
+            if vm is not None and top == vm.last_rowid:
+                return vm
+            cur = self.db.conn.execute(
+                "SELECT rowid, text_id, dim, vector FROM embeddings WHERE model = ? AND rowid > ?"
+                " ORDER BY rowid",
+                (model, vm.last_rowid if vm else 0),
+            )
+            while True:
+                chunk = cur.fetchmany(50_000)
+                if not chunk:
+                    break
+                dims = {r[2] for r in chunk}
+                if vm is None:
+                    vm = VectorMatrix(model=model, dim=int(chunk[0][2]))
+                    matrices[key] = vm
+                if dims != {vm.dim}:
+                    raise ValueError(
+                        f"embeddings of {model!r} have mixed dimensions {sorted(dims)}"
+                    )
+                rows = np.frombuffer(b"".join(r[3] for r in chunk), dtype=np.float32)
+                vm.update([int(r[1]) for r in chunk], rows.reshape(len(chunk), vm.dim))
+                vm.last_rowid = int(chunk[-1][0])
+            if vm is not None:
+                vm.last_rowid = max(vm.last_rowid, top)
         return vm
 
     def accepted_examples(self, label: str) -> dict[int, list[Span]]:
