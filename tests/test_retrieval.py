@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,7 +148,7 @@ def test_a_new_vector_for_the_last_text_is_seen(store: Store) -> None:
     assert np.array_equal(vm.view()[1][1], np.full(4, 0.5, dtype=np.float32))
 
 
-def test_stores_on_one_file_share_the_matrix_and_see_each_others_writes(tmp_path) -> None:
+def test_stores_on_one_file_share_the_matrix_and_see_each_others_writes(tmp_path: Path) -> None:
     first, second = Store(tmp_path / "db"), Store(tmp_path / "db")
     try:
         t1, _ = first.add_text("one")
