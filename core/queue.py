@@ -352,6 +352,10 @@ class Queue:
         if not self.settings.overlap:
             store.lease(key[0], key[1], self.annotator, self.clock() + self.settings.lease_seconds)
 
+    def forget_coverage(self, label: str, source: str) -> None:
+        """Walk the texts from the start again for (label, source), e.g. after rules changed."""
+        self._coverage.pop((label, source), None)
+
     def reset_pass(self, label_pass: str | None) -> None:
         """Forget where the walks stopped (a new pass starts from the front of the queue)."""
         for label in self.pass_labels(label_pass):

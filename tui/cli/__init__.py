@@ -7,6 +7,7 @@ only by `nerloop annotate`, so the other commands start fast and run without a t
 from __future__ import annotations
 
 from nerloop.tui.cli import (
+    annotate_cmds,  # noqa: F401  (registers annotate)
     io_cmds,  # noqa: F401  (registers import, export)
     project_cmds,  # noqa: F401  (registers init, stats, taxonomy)
     retrieval_cmds,  # noqa: F401  (registers embed)

@@ -1,0 +1,150 @@
+"""The nerloop terminal app: six tabs and the keys that switch between them.
+
+`create_app` is the one factory the CLI, the tests and the benchmark share. Each tab is its own
+module under tui/panes; this file only wires them together.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, TabbedContent, TabPane
+
+from nerloop.core.project import Project
+from nerloop.core.proposers import Proposer
+from nerloop.core.proposers.registry import proposers_for
+from nerloop.core.queue import Queue
+from nerloop.core.session import Session, spacy_tokenizer
+from nerloop.tui import keymap
+from nerloop.tui.panes.annotate import AnnotatePane
+from nerloop.tui.panes.data import DataPane
+from nerloop.tui.panes.evaluate import EvaluatePane
+from nerloop.tui.panes.gold import GoldPane
+from nerloop.tui.panes.taxonomy import TaxonomyPane
+from nerloop.tui.panes.train import TrainPane
+from nerloop.tui.widgets.modals import HelpScreen
+
+TABS = ("annotate", "taxonomy", "gold", "train", "evaluate", "data")
+
+
+class NerloopApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "nerloop"
+    BINDINGS = keymap.APP
+    ENABLE_COMMAND_PALETTE = False
+
+    def __init__(
+        self,
+        project: Project,
+        annotator: str,
+        *,
+        proposers: Sequence[Proposer] | None = None,
+        clock: Callable[[], float] = time.time,
+        session_clock: Callable[[], float] = time.monotonic,
+        session_id: str | None = None,
+        fetch_size: int = 8,
+    ) -> None:
+        super().__init__()
+        self.project = project
+        self.annotator = annotator
+        if project.store.path is None:
+            raise ValueError("the app needs a project on disk, not an in-memory store")
+        self.queue = Queue(
+            project.store.path,
+            project.taxonomy,
+            project.settings,
+            annotator,
+            list(proposers_for(project) if proposers is None else proposers),
+            clock=clock,
+        )
+        self.tokenize = spacy_tokenizer(project.nlp)
+        self.session = Session(
+            project.store, self.queue, self.tokenize, clock=session_clock, session_id=session_id
+        )
+        self.fetch_size = fetch_size
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent(initial="annotate"):
+            with TabPane("Annotate F1", id="annotate"):
+                yield AnnotatePane(self.session, fetch_size=self.fetch_size, id="annotate-pane")
+            with TabPane("Taxonomy F2", id="taxonomy"):
+                yield TaxonomyPane(self.project, self.taxonomy_changed, id="taxonomy-pane")
+            with TabPane("Gold F3", id="gold"):
+                yield GoldPane(self.project, self.annotator, self.tokenize, id="gold-pane")
+            with TabPane("Train F4", id="train"):
+                yield TrainPane(self.project, id="train-pane")
+            with TabPane("Evaluate F5", id="evaluate"):
+                yield EvaluatePane(self.project, id="evaluate-pane")
+            with TabPane("Data F6", id="data"):
+                yield DataPane(self.project, id="data-pane")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        unknown = sorted(set(self.project.settings.keymap) - keymap.BINDING_IDS)
+        if unknown:
+            self.notify(f"Unknown key binding ids in [keymap]: {', '.join(unknown)}", timeout=8)
+        self.set_keymap(self.project.settings.keymap)
+        self.query_one(AnnotatePane).focus()
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        pane = self.query_one(f"#{event.pane.id}-pane")
+        activated = getattr(pane, "activated", None)
+        if activated is not None:
+            activated()
+        else:
+            pane.focus()
+
+    def taxonomy_changed(self) -> None:
+        """A label was edited: the queue uses the new taxonomy and rules from now on."""
+        self.queue.taxonomy = self.project.taxonomy
+        self.queue.proposers = proposers_for(self.project)
+        for label in self.project.taxonomy.rule_labels:
+            # New terms may match texts the rules already went over: let them run again.
+            self.project.store.clear_coverage(label.name, "rule")
+            self.queue.forget_coverage(label.name, "rule")
+
+    def help_groups(self) -> list[tuple[str, list[tuple[str, str, str]]]]:
+        """The help screen's rows: keys in force (after [keymap]), description, binding id."""
+        remap = self.project.settings.keymap
+        groups = [
+            ("Anywhere", keymap.APP),
+            ("Annotate", keymap.ANNOTATE),
+            ("Taxonomy", keymap.TAXONOMY),
+            ("Gold", keymap.GOLD),
+        ]
+        out: list[tuple[str, list[tuple[str, str, str]]]] = []
+        for title, bindings in groups:
+            rows: list[tuple[str, str, str]] = []
+            for b in bindings:
+                if (
+                    not isinstance(b, Binding)
+                    or b.id is None
+                    or (b.id.startswith("gold.tag") and b.id != "gold.tag1")
+                ):
+                    continue
+                keys = remap.get(b.id, b.key)
+                shown = b.key_display if b.id not in remap and b.key_display else keys
+                rows.append((shown, b.description, b.id))
+            out.append((title, rows))
+        return out
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.help_groups()))
+
+    def on_unmount(self) -> None:
+        # Tasks fetched but not answered go back to the pool at once, not when leases expire.
+        self.session.close()
+
+
+def create_app(project: Project, annotator: str, **kwargs: object) -> NerloopApp:
+    """The app for a project and annotator (the CLI, the tests and the benchmark use this)."""
+    return NerloopApp(project, annotator, **kwargs)  # type: ignore[arg-type]
+
+
+__all__ = ["TABS", "Binding", "NerloopApp", "create_app"]

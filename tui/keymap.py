@@ -1,0 +1,110 @@
+"""Every key binding of the app, each with an id so a user can remap it.
+
+Remap keys in nerloop.toml, e.g.
+
+    [keymap]
+    "annotate.accept" = "a"
+    "annotate.start_left" = "comma"
+
+(Textual key names; several keys separated by commas.) The help screen (?) and the footer are
+built from these bindings, so they always show the keys in force.
+"""
+
+from __future__ import annotations
+
+from textual.binding import Binding, BindingType
+
+APP: list[BindingType] = [
+    Binding("f1,alt+1", "show_tab('annotate')", "Annotate", id="app.tab_annotate", show=False),
+    Binding("f2,alt+2", "show_tab('taxonomy')", "Taxonomy", id="app.tab_taxonomy", show=False),
+    Binding("f3,alt+3", "show_tab('gold')", "Gold", id="app.tab_gold", show=False),
+    Binding("f4,alt+4", "show_tab('train')", "Train", id="app.tab_train", show=False),
+    Binding("f5,alt+5", "show_tab('evaluate')", "Evaluate", id="app.tab_evaluate", show=False),
+    Binding("f6,alt+6", "show_tab('data')", "Data", id="app.tab_data", show=False),
+    Binding("question_mark", "help", "Help", id="app.help", key_display="?"),
+    Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+]
+
+ANNOTATE: list[BindingType] = [
+    Binding("y", "answer('accept')", "Yes", id="annotate.accept"),
+    Binding("n", "answer('reject')", "No", id="annotate.reject"),
+    Binding("space", "answer('ignore')", "Skip", id="annotate.ignore", key_display="spc"),
+    Binding("u", "undo", "Undo", id="annotate.undo"),
+    # The footer shows each boundary's pair of keys once ("[/]" start, "{/}" end).
+    Binding(
+        "left_square_bracket",
+        "move_start(-1)",
+        "Start",
+        id="annotate.start_left",
+        key_display="[/]",
+    ),
+    Binding(
+        "right_square_bracket",
+        "move_start(1)",
+        "Start→",
+        id="annotate.start_right",
+        key_display="]",
+        show=False,
+    ),
+    Binding("left_curly_bracket", "move_end(-1)", "End", id="annotate.end_left", key_display="{/}"),
+    Binding(
+        "right_curly_bracket",
+        "move_end(1)",
+        "End→",
+        id="annotate.end_right",
+        key_display="}",
+        show=False,
+    ),
+    Binding("l", "choose_pass", "Pass", id="annotate.pass"),
+    Binding("c", "toggle_context", "Context", id="annotate.context"),
+]
+
+TAXONOMY: list[BindingType] = [
+    Binding("e", "edit_label", "Edit label", id="taxonomy.edit"),
+    Binding("r", "refresh", "Refresh counts", id="taxonomy.refresh"),
+]
+
+GOLD: list[BindingType] = [
+    Binding("left", "move(-1)", "←", id="gold.left", show=False),
+    Binding("right", "move(1)", "→", id="gold.right", show=False),
+    Binding("shift+left", "extend(-1)", "Select←", id="gold.select_left", show=False),
+    Binding("shift+right", "extend(1)", "Select→", id="gold.select_right", show=False),
+    Binding("home", "home", "Start", id="gold.home", show=False),
+    Binding("end", "end", "End", id="gold.end", show=False),
+    *(
+        Binding(str(n), f"tag({n})", "Tag 1-9", id=f"gold.tag{n}", key_display="1-9", show=n == 1)
+        for n in range(1, 10)
+    ),
+    Binding("backspace,d", "remove", "Remove", id="gold.remove", key_display="d"),
+    Binding("enter", "done", "Done", id="gold.done", key_display="⏎"),
+    Binding("pagedown,j", "step(1)", "Next", id="gold.next", key_display="j"),
+    Binding("pageup,k", "step(-1)", "Prev", id="gold.prev", key_display="k"),
+    Binding("a", "add_from_pool", "Add pool text", id="gold.add"),
+]
+
+DATA: list[BindingType] = [Binding("r", "refresh", "Refresh", id="data.refresh")]
+
+MODAL: list[BindingType] = [Binding("escape", "dismiss_modal", "Close", id="modal.close")]
+
+ALL: list[Binding] = [
+    b for b in APP + ANNOTATE + TAXONOMY + GOLD + DATA + MODAL if isinstance(b, Binding)
+]
+BINDING_IDS = {b.id for b in ALL}
+
+# Plain-language notes for the help screen, next to the keys.
+HELP_NOTES = {
+    "annotate.accept": "accept: the span is right (stores the moved span if you moved a boundary)",
+    "annotate.reject": "reject: the span is wrong",
+    "annotate.ignore": "ignore: skip this question (not used for training)",
+    "annotate.undo": "take back this session's last answer, one at a time",
+    "annotate.start_left": "move the span's start one token left",
+    "annotate.start_right": "move the span's start one token right",
+    "annotate.end_left": "move the span's end one token left",
+    "annotate.end_right": "move the span's end one token right",
+    "annotate.pass": "choose the label pass: one label, or all labels",
+    "annotate.context": "show or hide what the LLM said about the span",
+    "gold.tag1": "tag the selection with the label of that number",
+    "gold.left": "cursor one token left (shift+←/→ selects)",
+    "gold.done": "mark the text done and go to the next",
+    "gold.add": "take a fresh text from the pool into the gold set",
+}

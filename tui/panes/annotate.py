@@ -1,0 +1,205 @@
+"""The Annotate tab: one proposal at a time, answered with a key.
+
+The pane only wires keys to `core.session.Session` and draws what it returns. Tasks come from
+`core.queue.Queue.fetch`, run in a thread worker that posts a `Fetched` message back, so the
+next question is already in memory when a key is pressed; answers are written synchronously
+(each a small commit) by the session before the next question is drawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Static
+
+from nerloop.core.display import one_line
+from nerloop.core.queue import EmptyQueue, Fetch, TaskKey
+from nerloop.core.session import Session
+from nerloop.tui.keymap import ANNOTATE
+from nerloop.tui.widgets.modals import ALL_LABELS, PassPicker
+from nerloop.tui.widgets.render import highlighted
+
+# Seconds before asking again after the queue said it is empty for a reason that may pass
+# (others hold the leases, the LLM was unreachable).
+RETRY_EMPTY_AFTER = {"leased": 15.0, "source_failed": 30.0}
+
+
+class AnnotatePane(Vertical, can_focus=True):
+    """Proposal view, progress line and the y/n/space/u/[/]/{/}/l/c keys."""
+
+    BINDINGS = ANNOTATE
+
+    class Fetched(Message):
+        """A fetch worker finished: the tasks it claimed, or why there are none."""
+
+        def __init__(self, label_pass: str | None, fetch: Fetch) -> None:
+            super().__init__()
+            self.label_pass = label_pass
+            self.fetch = fetch
+
+    def __init__(self, session: Session, *, fetch_size: int = 8, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.session = session
+        self.fetch_size = fetch_size
+        self.show_context = False
+        self.fetching = False
+        self.status = "Fetching proposals…"
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="ann-progress")
+        yield Static(id="ann-text")
+        yield Static(id="ann-info")
+        yield Static(id="ann-context")
+        yield Static(id="ann-status")
+
+    def on_mount(self) -> None:
+        self.redraw()
+        self.request_more()
+
+    # -- fetching ------------------------------------------------------------------------------
+
+    def request_more(self) -> None:
+        """Start a fetch unless one is running (one at a time keeps claims in order)."""
+        if self.fetching:
+            return
+        self.fetching = True
+        self._fetch(self.session.label_pass, self.session.held())
+
+    @work(thread=True, group="fetch")
+    def _fetch(self, label_pass: str | None, held: Collection[TaskKey]) -> None:
+        try:
+            result = self.session.queue.fetch(label_pass, self.fetch_size, held)
+        except Exception as exc:  # the database or a proposer broke: say so, keep running
+            reason = EmptyQueue(
+                "source_failed", f"Fetching failed: {exc}", "See the log; retrying."
+            )
+            result = Fetch([], reason)
+        self.post_message(self.Fetched(label_pass, result))
+
+    def on_annotate_pane_fetched(self, message: Fetched) -> None:
+        self.fetching = False
+        fetch = message.fetch
+        if message.label_pass != self.session.label_pass:
+            # Claimed for a pass the annotator has left: give the tasks back.
+            for task in fetch.tasks:
+                self.session.queue.release(self.session.store, task.key)
+            self.request_more()
+            return
+        was_empty = self.session.current() is None
+        self.session.add_tasks(fetch.tasks)
+        self.session.set_progress(*fetch.progress)
+        self.session.empty = fetch.empty if not fetch.tasks else None
+        if fetch.empty is not None and not fetch.tasks:
+            retry = RETRY_EMPTY_AFTER.get(fetch.empty.reason)
+            if retry is not None:
+                self.set_timer(retry, self.request_more)
+        elif self.session.wants_more() or not fetch.tasks:
+            self.request_more()  # still working (a proposer ran), or the buffer is still low
+        if was_empty or fetch.empty is not None:
+            self.redraw()
+        else:
+            self.draw_progress()
+
+    # -- keys ----------------------------------------------------------------------------------
+
+    def action_answer(self, kind: str) -> None:
+        if self.session.answer(kind):  # type: ignore[arg-type]
+            self.redraw()
+            if self.session.wants_more():
+                self.request_more()
+
+    def action_undo(self) -> None:
+        if self.session.undo():
+            self.redraw()
+        else:
+            self.app.notify("Nothing to undo in this session.", timeout=2)
+
+    def action_move_start(self, delta: int) -> None:
+        if self.session.move_start(delta):
+            self.redraw()
+
+    def action_move_end(self, delta: int) -> None:
+        if self.session.move_end(delta):
+            self.redraw()
+
+    def action_toggle_context(self) -> None:
+        self.show_context = not self.show_context
+        self.redraw()
+
+    def action_choose_pass(self) -> None:
+        taxonomy = self.session.queue.taxonomy
+        labels = [(label.name, label.kind) for label in taxonomy.labels]
+        self.app.push_screen(PassPicker(labels, self.session.label_pass), self._pass_chosen)
+
+    def _pass_chosen(self, choice: str | None) -> None:
+        if choice is None:
+            return
+        label = None if choice == ALL_LABELS else choice
+        if label == self.session.label_pass and self.session.current() is not None:
+            return
+        self.session.set_pass(label)
+        self.status = "Fetching proposals…"
+        self.redraw()
+        self.request_more()
+
+    # -- drawing -------------------------------------------------------------------------------
+
+    def draw_progress(self) -> None:
+        s = self.session
+        answered, total = s.progress()
+        rate = s.per_minute()
+        accept = s.accept_rate()
+        line = Text.assemble(
+            (s.label_pass or "all labels", "bold"),
+            f"  {answered:,}/{total:,} answered",
+            f" · {rate:.0f}/min" if rate is not None else " · –/min",
+            f" · accept {accept:.0%}" if accept is not None else " · accept –",
+            (f" · {one_line(s.queue.annotator)}", "dim"),
+        )
+        self.query_one("#ann-progress", Static).update(line)
+
+    def redraw(self) -> None:
+        self.draw_progress()
+        shown = self.session.current()
+        text_view = self.query_one("#ann-text", Static)
+        info = self.query_one("#ann-info", Static)
+        context = self.query_one("#ann-context", Static)
+        status = self.query_one("#ann-status", Static)
+        if shown is None:
+            text_view.update("")
+            info.update("")
+            context.update("")
+            empty = self.session.empty
+            if empty is None:
+                status.update(Text(self.status))
+            else:
+                status.update(
+                    Text.assemble((one_line(empty.message), "bold"), "\n", one_line(empty.hint))
+                )
+            return
+        task, q = shown.task, shown.question
+        text_view.update(highlighted(task.text.text, shown.start, shown.end))
+        score = f"{q.score:.2f}" if q.score is not None else "–"
+        info.update(
+            Text.assemble(
+                (q.label, "bold"),
+                "  ",
+                (repr(one_line(task.text.text[shown.start : shown.end])), "bold"),
+                ("  (moved)" if shown.edited else ""),
+                f"\nsource {'+'.join(q.sources)} · score {score}",
+                f" · span {shown.index + 1}/{len(task.questions)} of text #{task.text.id}",
+            )
+        )
+        if self.show_context:
+            said = q.context
+            context.update(
+                Text("LLM context: " + one_line(said)) if said else Text("No context from the LLM.")
+            )
+        else:
+            context.update("")
+        status.update("")
