@@ -21,4 +21,8 @@ def project_stats(project: Project) -> dict[str, Any]:
         labels.setdefault(name, {"kind": "", **row})
     figures["labels"] = labels
     figures["taxonomy_version"] = project.store.taxonomy_version()
+    settings = project.settings
+    figures["llm"] = project.store.llm_stats(
+        settings.llm_price_in_per_1k, settings.llm_price_out_per_1k
+    )
     return figures

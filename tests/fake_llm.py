@@ -13,9 +13,11 @@ benchmarks add tests/ to sys.path. Run it alone with `python tests/fake_llm.py -
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import re
+import socket
 import threading
 import time
 from collections import deque
@@ -156,6 +158,7 @@ class FakeLLM:
         self.stats = Stats()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._connections: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
 
     # -- scripting -----------------------------------------------------------------------------
@@ -191,10 +194,17 @@ class FakeLLM:
         return self
 
     def stop(self) -> None:
+        """Stop listening and drop every open connection (keep-alive ones too), as a server
+        that goes away would."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            open_now = list(self._connections)
+        for conn in open_now:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> FakeLLM:
         return self.start()
@@ -284,6 +294,17 @@ def _count(rng: random.Random, expected: float) -> int:
 def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            with fake._lock:
+                fake._connections.add(self.connection)
+
+        def finish(self) -> None:
+            with fake._lock:
+                fake._connections.discard(self.connection)
+            with contextlib.suppress(OSError):
+                super().finish()
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -1,5 +1,7 @@
-"""The llm_calls table, which is both the response cache and the cost ledger; and the
-per-label switch that turns LLM proposals off.
+"""The llm_calls table, which is both the response cache and the cost ledger.
+
+(The per-label switch that turns LLM proposals off, `llm_off`, lives with the A/B figures in
+abstats.py.)
 
 One row per request the LLM was asked for:
 - a call that reached the server: attempts >= 1, the request body (never the API key, which
@@ -45,7 +47,7 @@ class LLMCall:
 class LLMMixin(AnnotationsMixin):
     def cached_response(self, cache_key: str) -> str | None:
         """The content of the latest successful call with this key, if any."""
-        return self.scalar(  # type: ignore[no-any-return]
+        return self.scalar(
             "SELECT response FROM llm_calls WHERE cache_key = ? AND attempts > 0 "
             "AND error IS NULL AND response IS NOT NULL ORDER BY id DESC LIMIT 1",
             [cache_key],
@@ -130,17 +132,3 @@ class LLMMixin(AnnotationsMixin):
                 round(cost / accepted, 6) if cost is not None and accepted else None
             ),
         }
-
-    # -- the per-label LLM switch --------------------------------------------------------------
-
-    def llm_off(self, label: str) -> bool:
-        """True when LLM proposals are turned off for `label`."""
-        return bool(self.scalar("SELECT llm_off FROM label_settings WHERE label = ?", [label]))
-
-    def set_llm_off(self, label: str, off: bool) -> None:
-        with self.write():
-            self.db.conn.execute(
-                "INSERT INTO label_settings (label, llm_off) VALUES (?, ?) "
-                "ON CONFLICT (label) DO UPDATE SET llm_off = excluded.llm_off",
-                (label, int(off)),
-            )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from nerloop.tui.cli import (
     annotate_cmds,  # noqa: F401  (registers annotate)
     io_cmds,  # noqa: F401  (registers import, export)
+    llm_cmds,  # noqa: F401  (registers propose)
     project_cmds,  # noqa: F401  (registers init, stats, taxonomy)
     retrieval_cmds,  # noqa: F401  (registers embed)
 )

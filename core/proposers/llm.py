@@ -1,0 +1,355 @@
+"""LLM proposals: ask the LLM for a label's spans in each text, place them, store them.
+
+`LLMProposer` implements the `Proposer` protocol with a synchronous `propose(texts, label)` (the
+TUI calls it from a worker thread) and offers `run(jobs)`, an async API that asks many texts
+concurrently for `nerloop propose`.
+
+Each answer goes through the response cache (llm_calls) first, so asking again costs nothing;
+the ledger row and the proposals placed from its answer are committed together, one text at a
+time, so an interrupted job loses nothing and a rerun continues where it stopped. Labels whose
+LLM switch is off (label_settings.llm_off) and rule labels are never asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from nerloop.core.align import Aligner, answers_from_json
+from nerloop.core.config import Settings
+from nerloop.core.llm import (
+    LLMClient,
+    LLMError,
+    LLMUnreachableError,
+    cache_key,
+    parse_json_answer,
+)
+from nerloop.core.llm.jsonparse import JSONAnswerError
+from nerloop.core.prompts import (
+    BATCH_VERSION,
+    PER_LABEL_VERSION,
+    FewShot,
+    Prompt,
+    batch_prompt,
+    batch_target,
+    per_label_prompt,
+)
+from nerloop.core.records import NewProposal, Source, StoredText
+from nerloop.core.store import Store
+from nerloop.core.store.llm import LLMCall
+from nerloop.core.taxonomy import Label, Taxonomy
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+
+    from nerloop.core.project import Project
+
+T = TypeVar("T")
+
+ExamplesFor = Callable[[StoredText, Sequence[str]], Sequence[FewShot]]
+"""(text, label names) -> few-shot examples for its prompt (retrieval fills this in)."""
+
+Job = tuple[StoredText, Sequence[str]]
+"""A text and the labels to ask for in it."""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one request (one text, one label or one batch) gave."""
+
+    text: StoredText
+    target: str
+    proposals: list[NewProposal]
+    dropped: Counter[str]
+    cached: bool
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class ProposeSummary:
+    requests: int = 0
+    calls: int = 0
+    """Requests that went to the LLM (not served from the cache)."""
+    cache_hits: int = 0
+    placed: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    errors: int = 0
+    error_messages: Counter[str] = field(default_factory=Counter)
+
+    def add(self, outcome: Outcome) -> None:
+        self.requests += 1
+        self.cache_hits += outcome.cached
+        self.calls += not outcome.cached
+        self.placed += len(outcome.proposals)
+        self.dropped.update(outcome.dropped)
+        if outcome.error is not None:
+            self.errors += 1
+            self.error_messages[outcome.error] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "calls": self.calls,
+            "cache_hits": self.cache_hits,
+            "placed": self.placed,
+            "dropped": dict(self.dropped),
+            "errors": self.errors,
+        }
+
+
+class LLMProposer:
+    """Proposals from an OpenAI-compatible LLM (source `llm`)."""
+
+    source: Source = "llm"
+
+    def __init__(
+        self,
+        store: Store,
+        taxonomy: Taxonomy,
+        settings: Settings,
+        nlp: Language,
+        *,
+        examples_for: ExamplesFor | None = None,
+        client_factory: Callable[[], LLMClient] | None = None,
+    ) -> None:
+        self.store = store
+        self.taxonomy = taxonomy
+        self.settings = settings
+        self.nlp = nlp
+        self.examples_for = examples_for
+        self.client_factory = client_factory or (lambda: LLMClient(settings))
+        self._store_thread = threading.get_ident()
+
+    @classmethod
+    def from_project(cls, project: Project, **kw: Any) -> LLMProposer:
+        return cls(project.store, project.taxonomy, project.settings, project.nlp, **kw)
+
+    @property
+    def model(self) -> str:
+        return self.settings.llm_model
+
+    def labels(self) -> list[str]:
+        """The ner labels whose LLM switch is on."""
+        return [lab.name for lab in self.taxonomy.ner_labels if not self.store.llm_off(lab.name)]
+
+    def prompt_version(self, batch: bool) -> str:
+        return BATCH_VERSION if batch else PER_LABEL_VERSION
+
+    def target(self, labels: Sequence[str], batch: bool) -> str:
+        """The ledger's label for a request: the label, or the batch target."""
+        return batch_target(labels) if batch else labels[0]
+
+    def done_hashes(self, labels: Sequence[str], batch: bool) -> set[int]:
+        """Texts already answered for this target by this model and prompt version."""
+        return self.store.llm_done_hashes(
+            self.target(labels, batch), self.model, self.prompt_version(batch)
+        )
+
+    def pending(
+        self, texts: Sequence[StoredText] | Any, labels: Sequence[str], *, batch: bool, limit: int
+    ) -> list[Job]:
+        """Jobs for the texts (an iterable) not yet answered for `labels`: a rerun's to-do."""
+        if batch:
+            done_batch = self.done_hashes(labels, True)
+        else:
+            done = {label: self.done_hashes([label], False) for label in labels}
+        jobs: list[Job] = []
+        for text in texts:
+            if limit and len(jobs) >= limit:
+                break
+            if batch:
+                if text.input_hash not in done_batch:
+                    jobs.append((text, list(labels)))
+                continue
+            todo = [label for label in labels if text.input_hash not in done[label]]
+            if todo:
+                jobs.append((text, todo))
+        return jobs
+
+    # -- one request ---------------------------------------------------------------------------
+
+    def _prompt(self, text: StoredText, labels: Sequence[Label], batch: bool) -> Prompt:
+        names = [lab.name for lab in labels]
+        examples = tuple(self.examples_for(text, names)) if self.examples_for else ()
+        if batch:
+            return batch_prompt(text.text, labels, examples)
+        return per_label_prompt(text.text, labels[0], examples)
+
+    async def ask(
+        self, client: LLMClient, text: StoredText, labels: Sequence[str], *, batch: bool
+    ) -> Outcome:
+        """Ask about one text (one label, or all `labels` in batch mode), place the answer,
+        and commit the ledger row with the proposals. LLMUnreachableError propagates."""
+        label_objs = [self.taxonomy.get(name) for name in labels]
+        prompt = self._prompt(text, label_objs, batch)
+        key = cache_key(self.model, prompt, text.input_hash)
+        base = LLMCall(
+            cache_key=key,
+            model=self.model,
+            prompt_version=prompt.version,
+            text_hash=text.input_hash,
+            label=prompt.target,
+        )
+        content = self.store.cached_response(key)
+        cached = content is not None
+        if content is not None:
+            call = replace(base, attempts=0)
+        else:
+            request = json.dumps(
+                {"model": self.model, "messages": prompt.messages}, ensure_ascii=False
+            )
+            try:
+                result = await client.chat(prompt.messages, prompt.schema)
+            except LLMUnreachableError:
+                raise
+            except LLMError as exc:
+                call = replace(
+                    base,
+                    request=request,
+                    attempts=exc.attempts,
+                    latency_ms=exc.latency_ms,
+                    error=str(exc),
+                )
+                self.store.record_llm_call(call)
+                return Outcome(text, prompt.target, [], Counter(), False, str(exc))
+            content = result.content
+            call = replace(
+                base,
+                request=request,
+                response=content,
+                tokens_in=result.tokens_in,
+                tokens_out=result.tokens_out,
+                latency_ms=result.latency_ms,
+                attempts=result.attempts,
+            )
+        try:
+            value = parse_json_answer(content).value
+        except JSONAnswerError as exc:
+            # Recorded as an error so that the cache never serves it and a rerun asks again.
+            error = f"unreadable answer: {exc}"
+            self.store.record_llm_call(replace(call, error=error))
+            return Outcome(text, prompt.target, [], Counter(), cached, error)
+        answers, dropped = answers_from_json(
+            value, prompt.labels, label=None if batch else prompt.labels[0]
+        )
+        aligner = Aligner(
+            self.nlp(text.text),
+            threshold=self.settings.align_threshold,
+            mode=self.settings.align_mode,
+        )
+        alignment = aligner.align(answers)
+        dropped.update(alignment.dropped)
+        detail = f"{self.model}|{prompt.version}"
+        proposals = [
+            NewProposal(
+                text_id=text.id,
+                label=p.label,
+                start=p.start,
+                end=p.end,
+                token_start=p.token_start,
+                token_end=p.token_end,
+                source="llm",
+                source_detail=detail,
+                score=round(p.score / 100, 3),
+                context=p.context,
+            )
+            for p in alignment.placed
+        ]
+        self.store.record_llm_call(call, proposals)
+        return Outcome(text, prompt.target, proposals, dropped, cached)
+
+    # -- many requests -------------------------------------------------------------------------
+
+    async def run(
+        self,
+        jobs: Sequence[Job],
+        *,
+        batch: bool = False,
+        on_outcome: Callable[[Outcome], None] | None = None,
+        check: bool = False,
+    ) -> ProposeSummary:
+        """Ask every job's text for its labels, `settings.llm_concurrency` requests at a time;
+        every outcome is committed as it arrives. `check` first makes sure the endpoint answers
+        (LLMUnreachableError otherwise)."""
+        summary = ProposeSummary()
+        requests: list[tuple[StoredText, list[str]]] = []
+        for text, labels in jobs:
+            if batch:
+                requests.append((text, list(labels)))
+            else:
+                requests.extend((text, [label]) for label in labels)
+        queue: asyncio.Queue[tuple[StoredText, list[str]]] = asyncio.Queue()
+        for req in requests:
+            queue.put_nowait(req)
+        client = self.client_factory()
+        async with client:
+            if check:
+                await client.check()
+
+            async def worker() -> None:
+                while True:
+                    try:
+                        text, labels = queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        return
+                    outcome = await self.ask(client, text, labels, batch=batch)
+                    summary.add(outcome)
+                    if on_outcome is not None:
+                        on_outcome(outcome)
+
+            n = min(len(requests), self.settings.llm_concurrency)
+            workers = [asyncio.create_task(worker()) for _ in range(n)]
+            try:
+                await asyncio.gather(*workers)
+            finally:
+                for w in workers:
+                    w.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+        return summary
+
+    def propose(self, texts: Sequence[StoredText], label: str) -> list[NewProposal]:
+        """Proposals for `label` in `texts` (the Proposer protocol). They are already stored
+        when this returns (storing them again is a no-op). Runs its own event loop, so call
+        it from a worker thread, not from inside a running loop's thread."""
+        found: list[NewProposal] = []
+
+        def collect(outcome: Outcome) -> None:
+            found.extend(outcome.proposals)
+
+        def work() -> None:
+            if label in self.labels():
+                asyncio.run(self.run([(t, [label]) for t in texts], on_outcome=collect))
+
+        self._run_sync(work)
+        return found
+
+    def _run_sync(self, work: Callable[[], None]) -> None:
+        """Run `work` (which runs its own event loop) from synchronous code: in this thread,
+        or in a helper thread when this one already runs a loop. SQLite connections belong to
+        the thread that opened them, so any other thread gets a connection of its own."""
+
+        def in_this_thread() -> None:
+            if threading.get_ident() == self._store_thread or self.store.path is None:
+                work()
+                return
+            own = Store(self.store.path)
+            shared, self.store = self.store, own
+            try:
+                work()
+            finally:
+                self.store = shared
+                own.close()
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            in_this_thread()
+            return
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(in_this_thread).result()
