@@ -14,9 +14,8 @@ import pytest
 import spacy
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
-from spacy.tokens import Doc
-from spacy.util import filter_spans
 
+from nerloop.core.rules import add_rules
 from nerloop.core.taxonomy import Taxonomy, load_taxonomy
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "commodities"
@@ -52,23 +51,15 @@ def gold() -> list[dict[str, Any]]:
 
 
 class Rules:
-    """The taxonomy's rule labels as spaCy matchers: terms case-insensitive, longest match wins
-    across all rule labels (as a SpanRuler/EntityRuler with overlapping matches filtered)."""
+    """The taxonomy's rule labels as the packaged pipeline applies them: nerloop's SpanRuler
+    writing `doc.ents` (terms case-insensitive; on overlap the longest match wins)."""
 
-    def __init__(self, nlp: Language, taxonomy: Taxonomy) -> None:
-        self.phrases = PhraseMatcher(nlp.vocab, attr="LOWER")
-        self.tokens = Matcher(nlp.vocab, validate=True)
-        for label in taxonomy.rule_labels:
-            if label.terms:
-                self.phrases.add(label.name, [nlp.make_doc(t) for t in label.terms])
-            if label.patterns:
-                self.tokens.add(label.name, [list(p) for p in label.patterns])
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        self.nlp = spacy.blank(taxonomy.lang)
+        add_rules(self.nlp, taxonomy, annotate_ents=True)
 
-    def __call__(self, doc: Doc) -> set[tuple[int, int, str]]:
-        matches = list(self.phrases(doc)) + list(self.tokens(doc))
-        spans = [doc[s:e] for _, s, e in matches]
-        label_of = {(s, e): doc.vocab.strings[m] for m, s, e in matches}
-        return {(s.start_char, s.end_char, label_of[s.start, s.end]) for s in filter_spans(spans)}
+    def __call__(self, text: str) -> set[tuple[int, int, str]]:
+        return {(e.start_char, e.end_char, e.label_) for e in self.nlp(text).ents}
 
 
 def test_taxonomy_has_rule_and_ner_labels(taxonomy: Taxonomy) -> None:
@@ -148,27 +139,25 @@ def test_rule_terms_and_patterns_occur_in_texts(
     assert not missing, missing
 
 
-def test_rule_label_examples_are_matched_by_their_rules(taxonomy: Taxonomy, nlp: Language) -> None:
-    rules = Rules(nlp, taxonomy)
+def test_rule_label_examples_are_matched_by_their_rules(taxonomy: Taxonomy) -> None:
+    rules = Rules(taxonomy)
     for label in taxonomy.rule_labels:
         for example in label.examples:
-            found = rules(nlp.make_doc(example))
+            found = rules(example)
             assert found == {(0, len(example), label.name)}, (label.name, example, found)
 
 
-def test_rules_agree_with_gold(
-    gold: list[dict[str, Any]], taxonomy: Taxonomy, nlp: Language
-) -> None:
+def test_rules_agree_with_gold(gold: list[dict[str, Any]], taxonomy: Taxonomy) -> None:
     """Every rule match in a gold text is a gold span of that label (so rule labels never fall
     inside a PRICE or QUANTITY), and the rules find nearly every gold rule span; the few they
     miss are typos in the texts ('cpoper')."""
-    rules = Rules(nlp, taxonomy)
+    rules = Rules(taxonomy)
     rule_names = {label.name for label in taxonomy.rule_labels}
     wrong, missed, total = [], [], 0
     for r in gold:
         expected = {(s["start"], s["end"], s["label"]) for s in r["spans"]}
         expected = {x for x in expected if x[2] in rule_names}
-        found = rules(nlp.make_doc(r["text"]))
+        found = rules(r["text"])
         total += len(expected)
         wrong += [(r["text"][s:e], label, r["text"]) for s, e, label in found - expected]
         missed += [(r["text"][s:e], label, r["text"]) for s, e, label in expected - found]

@@ -4,13 +4,12 @@ Run from the repository root:
 
     .venv/bin/python sample_data/commodities/make_texts.py          # write both files
     .venv/bin/python sample_data/commodities/make_texts.py --show   # print gold with spans marked
-    .venv/bin/python sample_data/commodities/make_texts.py --check  # compare gold with the rules
 
 The output is deterministic (fixed seeds). Texts come from two sources:
 
 - hand-written heards (HANDWRITTEN_POOL, HANDWRITTEN_GOLD below), the gold ones annotated by hand
   as (substring, label) pairs in text order;
-- a template generator: per market sector, templates whose slots (commodity, price, quantity,
+- a template generator: per product group, templates whose slots (commodity, price, quantity,
   place, period, ...) are filled from sector vocabularies, then roughened like chat traffic
   (case, abbreviations, typos, several items in one line). Each filled slot knows its label, so
   generated gold records are annotated by construction; every gold record was then read by hand
@@ -18,7 +17,7 @@ The output is deterministic (fixed seeds). Texts come from two sources:
 
 Conventions are in README.md next to this file. Rule-label words (sides, incoterms, exchanges,
 commodities) only enter texts through labelled slots, so a gold text never contains an
-unlabelled rule term; `--check` verifies that against the taxonomy's terms and patterns.
+unlabelled rule term; tests/test_sample_data.py checks that against the taxonomy's rules.
 """
 
 from __future__ import annotations
