@@ -49,8 +49,8 @@ def is_dev(input_hash: int) -> bool:
 
 @dataclass(slots=True)
 class AnsweredText:
-    """One text's decisions: for each (label, span) the latest live answer decides; an ignore
-    decides nothing. Spans carry token indices (inclusive end)."""
+    """One text's decisions: for each (label, span) the latest live accept or reject decides,
+    whoever gave it; an ignore decides nothing. Spans carry token indices (inclusive end)."""
 
     text_id: int
     text: str
@@ -99,8 +99,10 @@ def group_answers(rows: Iterable[dict[str, Any]]) -> Iterator[AnsweredText]:
                 meta=json.loads(meta) if isinstance(meta, str) else dict(meta),
                 split=row["split"],
             )
-        span = answer_span(row)
         current.answers += 1
+        if row["answer"] == "ignore":
+            continue  # "not sure" neither confirms nor overturns another answer
+        span = answer_span(row)
         decided[(span.start, span.end, span.label)] = (row["answer"], span)
     if current is not None:
         yield finish(current)

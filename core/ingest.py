@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from nerloop.core.project import Project
 
 IMPORT_ANNOTATOR = "import"
-BATCH = 2000
+BATCH = 1000
 MAX_LISTED = 20
 PROGRESS_EVERY = 2000
 
@@ -231,7 +231,9 @@ def import_file(
                 if len(pending) >= batch:
                     flush()
         except FormatError as exc:
-            raise ImportFailed(f"{path}: {exc}", summary) from None
+            raise ImportFailed(
+                f"{exc.format(str(path))}\n{path}: nothing imported.", summary
+            ) from None
         if progress is not None:
             progress(lines.bytes_read)
         if failed:

@@ -47,7 +47,17 @@ class LineError:
 
 
 class FormatError(ValueError):
-    """A problem with the whole file (not one line), e.g. a CSV without the text column."""
+    """A problem with the whole file (not one record), e.g. a CSV without the text column."""
+
+    def __init__(self, message: str, line: int | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.error = LineError(line or 0, field, message)
+
+    def format(self, path: str) -> str:
+        """`FILE:LINE: field X: what is wrong`, or `FILE: what is wrong` without a line."""
+        if self.error.line:
+            return self.error.format(path)
+        return f"{path}: {self.error.message}"
 
 
 Parsed = ImportedRecord | LineError

@@ -186,9 +186,7 @@ def read(lines: Lines, *, labels: Collection[str] | None = None) -> Iterator[Par
         if stripped.startswith("-DOCSTART-"):
             continue
         cols = _columns(raw)
-        if stripped.startswith("#") and not (
-            len(cols) == 2 and (cols[1] == "O" or TAG.match(cols[1]))
-        ):
+        if stripped.startswith("#"):
             m = DIRECTIVE.match(raw.lstrip())
             if m:
                 if sent.tokens:
@@ -197,7 +195,9 @@ def read(lines: Lines, *, labels: Collection[str] | None = None) -> Iterator[Par
                     )
                 sent.start = sent.start or line
                 _directive(sent, m.group(1), m.group(2), line)
-            continue
+                continue
+            if not (len(cols) == 2 and (cols[1] == "O" or TAG.match(cols[1]))):
+                continue  # a comment; `#<TAB>O` is the token "#"
         sent.start = sent.start or line
         if len(cols) < 2:
             sent.error = sent.error or LineError(

@@ -61,8 +61,10 @@ def read(lines: Lines, *, text_column: str = "text", delimiter: str = ",") -> It
             header = [cell.strip() for cell in row]
             if text_column not in header:
                 raise FormatError(
-                    f"line {start}: the header has no column {text_column!r} "
-                    f"(columns: {', '.join(header)}); name the text column with --text-column"
+                    f"the header has no column {text_column!r} (columns: {', '.join(header)}); "
+                    "name the text column with --text-column",
+                    start,
+                    text_column,
                 )
             text_index = header.index(text_column)
             continue

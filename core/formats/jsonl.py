@@ -35,9 +35,10 @@ def parse_json_line(raw: str, line: int) -> dict[str, Any] | LineError | None:
     except json.JSONDecodeError as exc:
         if line == 1 and raw.strip() in ("[", "{"):
             raise FormatError(
-                f"line 1 is {raw.strip()!r}: this looks like one JSON document spread over many "
-                "lines; nerloop reads JSONL (one object per line). Convert it with "
-                "`jq -c '.[]' FILE > FILE.jsonl`."
+                f"{raw.strip()!r} alone on the first line: this looks like one JSON document "
+                "spread over many lines; nerloop reads JSONL (one object per line). Convert it "
+                "with `jq -c '.[]' FILE > FILE.jsonl`.",
+                line,
             ) from None
         return LineError(line, None, f"invalid JSON: {exc.msg} (column {exc.colno})")
     if not isinstance(obj, dict):
