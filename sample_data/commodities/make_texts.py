@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 POOL_SEED = 20260
 GOLD_SEED = 71193
 N_POOL_GENERATED = 300
-N_GOLD_GENERATED = 50
+N_GOLD_GENERATED = 44
 
 Chunk = tuple[str, str | None]  # (text, label or None for plain text)
 
@@ -1033,6 +1033,61 @@ HANDWRITTEN_GOLD: list[tuple[str, list[tuple[str, str]]]] = [
      [("feed barley", "COMMODITY"), ("cif", "INCOTERM"), ("spain", "LOCATION"),
       ("nov", "PERIOD"), ("40k mt", "QUANTITY"), ("Istra Grains", "COUNTERPARTY"),
       ("hit", "SIDE"), ("219", "PRICE")]),
+    ("morning. hrd Tarsis sold 25kt sfo fob novo 1,072.50 oct, Zelenko Agro bid 1,065 nov/dec, "
+     "nothing on the screen for jan",
+     [("Tarsis", "COUNTERPARTY"), ("sold", "SIDE"), ("25kt", "QUANTITY"), ("sfo", "COMMODITY"),
+      ("fob", "INCOTERM"), ("novo", "LOCATION"), ("1,072.50", "PRICE"), ("oct", "PERIOD"),
+      ("Zelenko Agro", "COUNTERPARTY"), ("bid", "SIDE"), ("1,065", "PRICE"),
+      ("nov/dec", "PERIOD"), ("jan", "PERIOD")]),
+    ("NBP Q1 sold 97.25p, TTF Q1 traded 36.10 EUR/MWh on ICE",
+     [("NBP", "COMMODITY"), ("Q1", "PERIOD"), ("sold", "SIDE"), ("97.25p", "PRICE"),
+      ("TTF", "COMMODITY"), ("Q1", "PERIOD"), ("traded", "SIDE"), ("36.10 EUR/MWh", "PRICE"),
+      ("ICE", "EXCHANGE")]),
+    ("wheat matif mar/may spread -3.25 traded 2x, rouen fob +8 over mar bid",
+     [("wheat", "COMMODITY"), ("matif", "EXCHANGE"), ("mar/may", "PERIOD"), ("-3.25", "PRICE"),
+      ("traded", "SIDE"), ("rouen", "LOCATION"), ("fob", "INCOTERM"), ("+8", "PRICE"),
+      ("mar", "PERIOD"), ("bid", "SIDE")]),
+    ("anyone know who bought the egypt wheat tender? heard 60kt at 247.80 cnf, 2 cargoes black "
+     "sea origin",
+     [("bought", "SIDE"), ("egypt", "LOCATION"), ("wheat", "COMMODITY"), ("60kt", "QUANTITY"),
+      ("247.80", "PRICE"), ("cnf", "INCOTERM"), ("2 cargoes", "QUANTITY"),
+      ("black sea", "LOCATION")]),
+    ("LME 3M COPPER 9,877-9,882 ZINC 2,781 ALU 2,402 NICKEL 16,150",
+     [("LME", "EXCHANGE"), ("3M", "PERIOD"), ("COPPER", "COMMODITY"), ("9,877-9,882", "PRICE"),
+      ("ZINC", "COMMODITY"), ("2,781", "PRICE"), ("ALU", "COMMODITY"), ("2,402", "PRICE"),
+      ("NICKEL", "COMMODITY"), ("16,150", "PRICE")]),
+    ("jet cif nwe cargoes +42 vs ice gasoil dec, jet fob ara barges +38/t",
+     [("jet", "COMMODITY"), ("cif", "INCOTERM"), ("nwe", "LOCATION"), ("+42", "PRICE"),
+      ("ice", "EXCHANGE"), ("gasoil", "COMMODITY"), ("dec", "PERIOD"), ("jet", "COMMODITY"),
+      ("fob", "INCOTERM"), ("ara", "LOCATION"), ("+38/t", "PRICE")]),
+    ("german power cal-27 base 84.10/84.25, peak 101.50 offered, thin. Jorvik paid 10mw at 84.20",
+     [("german power", "COMMODITY"), ("cal-27", "PERIOD"), ("84.10/84.25", "PRICE"),
+      ("101.50", "PRICE"), ("offered", "SIDE"), ("Jorvik", "COUNTERPARTY"), ("paid", "SIDE"),
+      ("10mw", "QUANTITY"), ("84.20", "PRICE")]),
+    ("api2 cal27 98.50 bid, cal28 95.75 offered; coal fob richards bay q1 89 traded, 50kt",
+     [("api2", "COMMODITY"), ("cal27", "PERIOD"), ("98.50", "PRICE"), ("bid", "SIDE"),
+      ("cal28", "PERIOD"), ("95.75", "PRICE"), ("offered", "SIDE"), ("coal", "COMMODITY"),
+      ("fob", "INCOTERM"), ("richards bay", "LOCATION"), ("q1", "PERIOD"), ("89", "PRICE"),
+      ("traded", "SIDE"), ("50kt", "QUANTITY")]),
+    ("no offers in soymeal up river, bids at +10 over cbot k, thin",
+     [("offers", "SIDE"), ("soymeal", "COMMODITY"), ("up river", "LOCATION"), ("bids", "SIDE"),
+      ("+10", "PRICE"), ("cbot", "EXCHANGE"), ("k", "PERIOD")]),
+    ("Forties dated +0.35 for 1-10 mar loading, Urals -11.40, nobody showing CPC Blend",
+     [("Forties", "COMMODITY"), ("+0.35", "PRICE"), ("1-10 mar", "PERIOD"),
+      ("Urals", "COMMODITY"), ("-11.40", "PRICE"), ("CPC Blend", "COMMODITY")]),
+    ("HH F6 3.912 last, G6 3.67, winter strip ~3.55",
+     [("HH", "COMMODITY"), ("F6", "PERIOD"), ("3.912", "PRICE"), ("G6", "PERIOD"),
+      ("3.67", "PRICE"), ("winter strip", "PERIOD"), ("~3.55", "PRICE")]),
+    ("eua dec26 70.85 paid 500kt, thin",
+     [("eua", "COMMODITY"), ("dec26", "PERIOD"), ("70.85", "PRICE"), ("paid", "SIDE"),
+      ("500kt", "QUANTITY")]),
+    ("heard Grisham Petroleum lifted vlsfo sing 40kt 2h feb at +6 to mops",
+     [("Grisham Petroleum", "COUNTERPARTY"), ("lifted", "SIDE"), ("vlsfo", "COMMODITY"),
+      ("sing", "LOCATION"), ("40kt", "QUANTITY"), ("2h feb", "PERIOD"), ("+6", "PRICE")]),
+    ("corn fob santos feb: 209 bid / 213 offered, 60kt, Istra Grains seller",
+     [("corn", "COMMODITY"), ("fob", "INCOTERM"), ("santos", "LOCATION"), ("feb", "PERIOD"),
+      ("209", "PRICE"), ("bid", "SIDE"), ("213", "PRICE"), ("offered", "SIDE"),
+      ("60kt", "QUANTITY"), ("Istra Grains", "COUNTERPARTY")]),
 ]  # fmt: skip
 
 
