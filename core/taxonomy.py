@@ -114,6 +114,8 @@ class Taxonomy(BaseModel):
 
 def _check_patterns(label: str, patterns: Any, where: str) -> None:
     # Check with spaCy's own Matcher, so an invalid pattern is reported here, not at match time.
+    if not patterns:
+        return  # nothing to check; building a spaCy vocab costs about 0.5 s per label
     from spacy.lang.xx import MultiLanguage
     from spacy.matcher import Matcher
 
