@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -31,7 +32,8 @@ TABS = ("annotate", "taxonomy", "gold", "train", "evaluate", "data")
 
 
 class NerloopApp(App[None]):
-    CSS_PATH = "app.tcss"
+    # Absolute, so subclasses defined elsewhere (tests, benchmarks) find it too.
+    CSS_PATH = Path(__file__).parent / "app.tcss"
     TITLE = "nerloop"
     BINDINGS = keymap.APP
     ENABLE_COMMAND_PALETTE = False

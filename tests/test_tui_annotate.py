@@ -1,0 +1,299 @@
+"""Pilot tests of the Annotate tab: every key, asserted on the database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from queue_helpers import add_texts, make_queue, propose
+from textual.widgets import OptionList
+from tui_helpers import TEXTS, app_for, price_project, shown, wait_for_empty, wait_for_question
+
+from nerloop.core.project import Project
+from nerloop.core.records import NewProposal, Source, StoredText
+from nerloop.tui.widgets.modals import HelpScreen, PassPicker
+
+
+def live_answers(project: Project) -> list[tuple[int, str]]:
+    rows = project.store.query(
+        "SELECT a.proposal_id, a.answer FROM answers a WHERE a.answer != 'undo' AND NOT EXISTS "
+        "(SELECT 1 FROM answers u WHERE u.undoes = a.id) ORDER BY a.id"
+    )
+    return [(r["proposal_id"], r["answer"]) for r in rows]
+
+
+def current_id(app) -> int:  # type: ignore[no-untyped-def]
+    return app.session.current().question.first.id
+
+
+async def test_y_n_space_store_answers_the_moment_the_key_is_pressed(project: Project) -> None:
+    price_project(project)
+    app = app_for(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_question(pilot)
+        first = current_id(app)
+        assert shown(app, "ann-text") == TEXTS[0]
+        assert "PRICE" in shown(app, "ann-info") and "'250 usd/t'" in shown(app, "ann-info")
+        await pilot.press("y")
+        assert live_answers(project) == [(first, "accept")]
+        second = current_id(app)
+        await pilot.press("n")
+        assert live_answers(project)[-1] == (second, "reject")
+        third = current_id(app)
+        await pilot.press("space")
+        assert live_answers(project)[-1] == (third, "ignore")
+        assert "3/4 answered" in shown(app, "ann-progress")
+        assert "accept 50%" in shown(app, "ann-progress")
+
+
+async def test_u_takes_back_this_sessions_answers_one_at_a_time(project: Project) -> None:
+    price_project(project)
+    app = app_for(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_question(pilot)
+        first = current_id(app)
+        await pilot.press("y")
+        second = current_id(app)
+        await pilot.press("n")
+        await pilot.press("u")
+        assert live_answers(project) == [(first, "accept")]
+        assert current_id(app) == second
+        await pilot.press("u")
+        assert live_answers(project) == []
+        assert current_id(app) == first
+        await pilot.press("u")  # nothing left in this session: nothing happens
+        assert live_answers(project) == []
+        # Undo appends; nothing is deleted.
+        assert project.store.scalar("SELECT count(*) FROM answers WHERE answer = 'undo'") == 2
+
+
+async def test_boundary_keys_move_the_span_and_accept_stores_it(project: Project) -> None:
+    price_project(project)
+    app = app_for(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_question(pilot)
+        first = current_id(app)
+        await pilot.press("left_square_bracket")  # start one token left: "bid 250 usd/t"
+        await pilot.press("right_curly_bracket")  # end one token right: "bid 250 usd/t fob"
+        await pilot.press("left_curly_bracket")
+        await pilot.press("right_curly_bracket")
+        assert "'bid 250 usd/t fob'" in shown(app, "ann-info")
+        assert "(moved)" in shown(app, "ann-info")
+        await pilot.press("y")
+        (answer,) = project.store.answers_for_proposal(first)
+        assert answer.span is not None
+        assert TEXTS[0][answer.span.start : answer.span.end] == "bid 250 usd/t fob"
+        # The start moves right too, and a reject stores no edited span.
+        second = current_id(app)
+        await pilot.press("right_square_bracket")
+        await pilot.press("n")
+        assert project.store.answers_for_proposal(second)[0].span is None
+
+
+async def test_c_shows_the_llm_context(project: Project) -> None:
+    price_project(project)
+    app = app_for(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_question(pilot)
+        assert shown(app, "ann-context") == ""
+        await pilot.press("c")
+        assert shown(app, "ann-context") == "LLM context: bid 250 usd/t fob"
+        await pilot.press("y")
+        assert shown(app, "ann-context") == "No context from the LLM."
+        await pilot.press("c")
+        assert shown(app, "ann-context") == ""
+
+
+async def test_l_chooses_the_label_pass(project: Project) -> None:
+    ids = price_project(project)
+    app = app_for(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_question(pilot)
+        held_before = app.session.held()
+        await pilot.press("l")
+        assert isinstance(app.screen, PassPicker)
+        options = app.screen.query_one(OptionList)
+        names = ["__all__", *project.taxonomy.names]
+        options.highlighted = names.index("LOCATION")
+        await pilot.press("enter")
+        await wait_for_question(pilot)
+        assert app.session.label_pass == "LOCATION"
+        assert app.session.current().task.key == (ids[1], "LOCATION")  # type: ignore[union-attr]
+        # The PRICE tasks held before were given back.
+        leased = {(t, lab) for t, lab, _ in project.store.leases_of("alice")}
+        assert not (held_before & leased)
+        await pilot.press("l", "escape")
+        assert app.session.label_pass == "LOCATION"
+
+
+async def test_all_labels_pass_asks_every_label(project: Project) -> None:
+    price_project(project)
+    app = app_for(project, label_pass=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_question(pilot)
+        seen = set()
+        for _ in range(30):
+            current = app.session.current()
+            if current is None:
+                break
+            seen.add(current.question.label)
+            await pilot.press("n")
+            if app.session.current() is None:
+                await pilot.pause(0.05)
+                await wait_for_question_or_empty(pilot, app)
+        assert {"COMMODITY", "INCOTERM", "PRICE", "LOCATION"} <= seen
+
+
+async def wait_for_question_or_empty(pilot, app) -> None:  # type: ignore[no-untyped-def]
+    from tui_helpers import wait_until
+
+    await wait_until(
+        pilot,
+        lambda: app.session.current() is not None or app.session.empty is not None,
+        "a question or an empty queue",
+    )
+
+
+async def test_question_mark_opens_help_with_the_keys(project: Project) -> None:
+    price_project(project)
+    app = app_for(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_question(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        keys = [row[0] for _, rows in app.help_groups() for row in rows]
+        assert {"y", "n", "spc", "u", "[/]", "{/}", "l", "c"} <= set(keys)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_remapped_keys_work_and_show_in_help(project: Project) -> None:
+    price_project(project)
+    project.settings = project.settings.model_copy(update={"keymap": {"annotate.accept": "a"}})
+    app = app_for(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_question(pilot)
+        first = current_id(app)
+        await pilot.press("a")
+        assert live_answers(project) == [(first, "accept")]
+        keys = {row[2]: row[0] for _, rows in app.help_groups() for row in rows}
+        assert keys["annotate.accept"] == "a"
+
+
+async def test_the_fetch_worker_posts_its_tasks_back(project: Project) -> None:
+    ids = price_project(project)
+    app = app_for(project, fetch_size=2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_question(pilot)
+        await pilot.press("y", "y", "y", "y")
+        await wait_for_empty(pilot)
+        claimed = [t.text.id for m in app.fetched for t in m.fetch.tasks]
+        assert claimed == ids  # each task once, in order, over several fetches
+        assert app.fetched[-1].fetch.empty is not None
+        assert app.fetched[-1].fetch.empty.reason == "finished"
+
+
+async def test_two_annotators_never_get_the_same_task(project: Project) -> None:
+    from tui_helpers import open_again
+
+    ids = add_texts(project, [f"wheat lot {i} at {100 + i} usd/t" for i in range(12)])
+    for text_id in ids:
+        propose(project, text_id, "PRICE", "usd/t")
+    other = open_again(project)
+    alice, bob = app_for(project, "alice", fetch_size=2), app_for(other, "bob", fetch_size=2)
+    asked: dict[str, list[int]] = {"alice": [], "bob": []}
+    try:
+        async with alice.run_test(size=(80, 24)) as a, bob.run_test(size=(80, 24)) as b:
+            for pilot, app, name in [(a, alice, "alice"), (b, bob, "bob")] * 12:
+                await wait_for_question_or_empty(pilot, app)
+                current = app.session.current()
+                if current is None:
+                    continue
+                asked[name].append(current.task.text.id)
+                await pilot.press("y")
+    finally:
+        other.close()
+    assert not set(asked["alice"]) & set(asked["bob"])
+    assert sorted(asked["alice"] + asked["bob"]) == ids
+    assert asked["alice"] and asked["bob"]
+
+
+async def test_empty_queue_without_texts(project: Project) -> None:
+    app = app_for(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_empty(pilot)
+        assert "No texts to annotate" in shown(app, "ann-status")
+        assert "nerloop import" in shown(app, "ann-status")
+
+
+async def test_empty_queue_for_a_ner_label_without_llm(project: Project) -> None:
+    add_texts(project, TEXTS)
+    app = app_for(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_empty(pilot)
+        assert "the LLM is not configured" in shown(app, "ann-status")
+        assert "llm_model" in shown(app, "ann-status")
+
+
+class Unreachable:
+    source: Source = "llm"
+
+    def labels(self) -> Sequence[str]:
+        return ["PRICE"]
+
+    def propose(self, texts: Sequence[StoredText], label: str) -> list[NewProposal]:
+        raise ConnectionError("cannot connect to http://127.0.0.1:9/v1")
+
+
+async def test_empty_queue_when_the_llm_is_unreachable(project: Project) -> None:
+    add_texts(project, TEXTS)
+    app = app_for(project, proposers=[Unreachable()])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_empty(pilot)
+        assert "cannot connect" in shown(app, "ann-status")
+        assert "llm_base_url" in shown(app, "ann-status")
+
+
+async def test_empty_queue_when_the_pass_is_finished(project: Project) -> None:
+    price_project(project)
+    app = app_for(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_question(pilot)
+        await pilot.press("y", "n", "y", "n")
+        await wait_for_empty(pilot)
+        assert "pass is finished" in shown(app, "ann-status")
+        assert "4/4 answered" in shown(app, "ann-progress")
+
+
+async def test_empty_queue_when_others_hold_the_tasks(project: Project) -> None:
+    price_project(project)
+    make_queue(project, "bob").fetch("PRICE", n=10)
+    app = app_for(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_empty(pilot)
+        assert "other annotators" in shown(app, "ann-status")
+
+
+async def test_rule_labels_work_without_an_llm(project: Project) -> None:
+    add_texts(project, TEXTS)
+    app = app_for(project, label_pass="COMMODITY")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_question(pilot)
+        assert "'wheat'" in shown(app, "ann-info") and "source rule" in shown(app, "ann-info")
+
+
+MARKUP = "[bold]wheat[/] at [red]250[/red] usd/t \x1b[2J\x1b]0;owned\x07 fob"
+
+
+async def test_markup_and_escape_sequences_show_as_plain_text(project: Project) -> None:
+    (text_id,) = add_texts(project, [MARKUP])
+    propose(project, text_id, "PRICE", "[red]250[/red] usd/t")
+    app = app_for(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_question(pilot)
+        text = shown(app, "ann-text")
+        assert "[bold]wheat[/]" in text and "[red]250[/red]" in text
+        assert "\x1b" not in text and "\x07" not in text
+        assert "[2J" in text  # the rest of the sequence is shown, harmless
+        assert "\x1b" not in shown(app, "ann-info")
+        await pilot.press("y")
+        assert live_answers(project)
