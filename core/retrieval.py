@@ -22,8 +22,10 @@ import numpy as np
 
 from nerloop.core.config import Settings
 from nerloop.core.embed import Embedder, HashingEmbedder, HttpEmbedder
+from nerloop.core.prompts import FewShot, per_label_prompt
 from nerloop.core.records import Span, StoredText
 from nerloop.core.store import Store
+from nerloop.core.taxonomy import Label, Taxonomy
 
 # Rough tokens of a string for a BPE tokenizer on English: about 4 characters a token (OpenAI's
 # rule of thumb; MIT Movie's texts measure 4.3 with cl100k-like tokenizers). The budget is a cap
@@ -134,6 +136,17 @@ def embed_missing(
 # -- search --------------------------------------------------------------------------------------
 
 
+def similarities(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """`matrix @ query` on one thread.
+
+    einsum, not BLAS: OpenBLAS splits a matrix-vector product over its threads, and on a busy
+    machine (2 cores shared with training and the UI) waking the second thread cost 20-30 ms
+    for a product that takes 0.3 ms on one (bench/retrieval.py measured both). The product is
+    bound by memory bandwidth anyway, which a second thread does not add.
+    """
+    return np.einsum("ij,j->i", matrix, query)
+
+
 def best_of(
     sims: np.ndarray, k: int, min_similarity: float = -1.0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -156,7 +169,7 @@ def top_k(
     best first, at most `k`, only those with similarity >= `min_similarity`."""
     if matrix.shape[0] == 0:
         return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32)
-    return best_of(matrix @ query, k, min_similarity)
+    return best_of(similarities(matrix, query), k, min_similarity)
 
 
 class Retriever:
@@ -262,7 +275,7 @@ class Retriever:
         if len(rows) * 4 > len(ids):
             # Most texts are candidates: one product over the whole matrix is cheaper than
             # gathering their rows into a new matrix first.
-            sub_idx, sims = best_of((matrix @ query)[rows], want, self.min_similarity)
+            sub_idx, sims = best_of(similarities(matrix, query)[rows], want, self.min_similarity)
         else:
             sub_idx, sims = top_k(matrix[rows], query, want, self.min_similarity)
         out: list[FewShotExample] = []
@@ -292,3 +305,84 @@ def examples_cache_key(examples: Sequence[FewShotExample]) -> str:
     """A string that changes whenever the chosen examples (or their answers) change: part of
     the LLM cache key, so a prompt with other examples is asked again, not served stale."""
     return "\x1e".join(ex.cache_key() for ex in examples)
+
+
+# -- the LLM prompts -----------------------------------------------------------------------------
+
+# Chat APIs add a few tokens per message for the role and separators (OpenAI documents 3-4).
+MESSAGE_OVERHEAD_TOKENS = 4
+
+
+def to_fewshot(example: FewShotExample) -> FewShot:
+    """A retrieved example in the prompt builder's form: (label, exact substring) pairs."""
+    return FewShot(example.text, tuple((example.label, sub) for sub in example.answers))
+
+
+def prompt_tokens(messages: Sequence[dict[str, str]]) -> int:
+    """Estimated prompt tokens of chat messages (4 characters a token, plus framing)."""
+    return sum(approx_tokens(m["content"]) + MESSAGE_OVERHEAD_TOKENS for m in messages)
+
+
+def per_label_example_tokens(label: Label) -> Callable[[FewShotExample], int]:
+    """The prompt tokens one example adds to a per-label prompt, as the prompt builder renders
+    it (its user turn and its assistant answer)."""
+
+    def cost(example: FewShotExample) -> int:
+        with_one = per_label_prompt("", label, [to_fewshot(example)])
+        # messages: system, the example's user and assistant turns, the question.
+        return prompt_tokens(with_one.messages[1:3])
+
+    return cost
+
+
+class FewShotProvider:
+    """Retrieved examples for the LLM proposer's prompts (its `examples_for`).
+
+    Per-label prompts get up to `fewshot_k` accepted examples of the label, the most similar
+    first, within `fewshot_max_tokens` as the prompt builder renders them. Batch prompts (all
+    labels of a text in one call) get none: an example there must show the spans of every
+    label, and accepted answers only cover the labels a text was asked about, so a retrieved
+    example would teach the LLM to miss the others.
+
+    `store_of` returns the store to read at call time: the proposer swaps in a Store of its own
+    when it runs in a worker thread, and an SQLite connection must stay in its thread.
+    """
+
+    def __init__(
+        self,
+        store_of: Callable[[], Store],
+        taxonomy: Taxonomy,
+        settings: Settings,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.store_of = store_of
+        self.taxonomy = taxonomy
+        self.settings = settings
+        self.embedder = embedder
+        self._retriever: Retriever | None = None
+
+    @property
+    def retriever(self) -> Retriever:
+        """The retriever, made on first use (the store may not exist when this is built)."""
+        if self._retriever is None:
+            s = self.settings
+            self._retriever = Retriever(
+                self.store_of(),
+                self.embedder or embedder_from_settings(s),
+                k=s.fewshot_k,
+                min_similarity=s.fewshot_min_similarity,
+                max_tokens=s.fewshot_max_tokens,
+            )
+        return self._retriever
+
+    def examples(self, text: StoredText, label_name: str) -> list[FewShotExample]:
+        """The retrieved examples for one text and label (with their similarities)."""
+        label = self.taxonomy.get(label_name)
+        retriever = self.retriever
+        retriever.store = self.store_of()
+        return retriever.examples_for(text, label.name, tokens=per_label_example_tokens(label))
+
+    def __call__(self, text: StoredText, labels: Sequence[str]) -> list[FewShot]:
+        if len(labels) != 1 or self.settings.fewshot_k == 0:
+            return []
+        return [to_fewshot(ex) for ex in self.examples(text, labels[0])]

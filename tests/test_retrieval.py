@@ -12,16 +12,22 @@ from embed_server import EmbedServer
 
 from nerloop.core.config import load_settings
 from nerloop.core.embed import EmbedError, HashingEmbedder, HttpEmbedder
+from nerloop.core.llm.cache import cache_key
 from nerloop.core.project import Project
+from nerloop.core.prompts import FewShot, per_label_prompt
 from nerloop.core.records import NewProposal, Span
 from nerloop.core.retrieval import (
     FewShotExample,
+    FewShotProvider,
     Retriever,
     embed_missing,
     embedder_from_settings,
     example_tokens,
     examples_cache_key,
     local_embedder,
+    per_label_example_tokens,
+    prompt_tokens,
+    to_fewshot,
     top_k,
 )
 from nerloop.core.store import Store
@@ -390,3 +396,92 @@ def test_cli_embed_reports_an_unreachable_endpoint(project: Project) -> None:
     result = CliRunner().invoke(main, ["embed", "-p", str(project.path)], env=env)
     assert result.exit_code == 1
     assert "127.0.0.1:9" in result.output and "Traceback" not in result.output
+
+
+# -- examples in the LLM prompts ---------------------------------------------------------------
+
+
+def test_provider_puts_the_retrieved_examples_into_the_prompt(project: Project) -> None:
+    _answer_pool(project)
+    s = project.store
+    qid, _ = s.add_text("heard wheat bid 255 usd/t fob rouen may")
+    query = s.get_text(qid)
+    settings = load_settings(None, fewshot_k=2, fewshot_min_similarity=0.2)
+    provider = FewShotProvider(lambda: s, project.taxonomy, settings)
+    shots = provider(query, ["PRICE"])
+    assert shots == [
+        FewShot(POOL[0][0], (("PRICE", "250 usd/t"),)),
+        FewShot(POOL[1][0], (("PRICE", "262 usd/t"),)),
+    ]
+    label = project.taxonomy.get("PRICE")
+    prompt = per_label_prompt(query.text, label, shots)
+    contents = [m["content"] for m in prompt.messages]
+    # system, (example user, example answer) x 2, the question
+    assert len(contents) == 6
+    assert POOL[0][0] in contents[1] and '"250 usd/t"' in contents[2]
+    assert POOL[1][0] in contents[3] and '"262 usd/t"' in contents[4]
+    assert query.text in contents[5]
+    # The examples are part of the cache key: other examples, another question.
+    plain = per_label_prompt(query.text, label)
+    assert cache_key("m", prompt, query.input_hash) != cache_key("m", plain, query.input_hash)
+    # Batch prompts get none (an example would have to show every label's spans).
+    assert provider(query, ["PRICE", "LOCATION"]) == []
+
+
+def test_provider_budget_counts_the_rendered_example(project: Project) -> None:
+    _answer_pool(project)
+    s = project.store
+    qid, _ = s.add_text("heard wheat bid 255 usd/t fob rouen may")
+    query = s.get_text(qid)
+    label = project.taxonomy.get("PRICE")
+    cost = per_label_example_tokens(label)
+    roomy = load_settings(None, fewshot_k=5, fewshot_min_similarity=0.0, fewshot_max_tokens=10_000)
+    one = FewShotProvider(lambda: s, project.taxonomy, roomy).examples(query, "PRICE")
+    assert len(one) == 5
+    # The user turn repeats the label's description and instructions, so a rendered example
+    # costs far more than its text: the budget must count what the prompt builder renders.
+    assert cost(one[0]) > example_tokens(one[0]) + 20
+    budget = cost(one[0]) + cost(one[1])
+    settings = load_settings(
+        None, fewshot_k=5, fewshot_min_similarity=0.0, fewshot_max_tokens=budget
+    )
+    got = FewShotProvider(lambda: s, project.taxonomy, settings).examples(query, "PRICE")
+    assert [ex.text for ex in got] == [one[0].text, one[1].text]
+    with_two = per_label_prompt(query.text, label, [to_fewshot(ex) for ex in got])
+    plain = per_label_prompt(query.text, label)
+    assert prompt_tokens(with_two.messages) - prompt_tokens(plain.messages) == budget
+
+
+def test_llm_requests_carry_the_retrieved_examples(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fake_llm import FakeLLM
+    from propose_helpers import clean_env, wire
+
+    from nerloop.core.proposers.llm import LLMProposer
+
+    clean_env(monkeypatch)
+    _answer_pool(project)
+    s = project.store
+    qid, _ = s.add_text("heard wheat bid 255 usd/t fob rouen may")
+    with FakeLLM({}) as fake:
+        wire(project, fake.url)
+        settings = load_settings(project.path, fewshot_k=1, fewshot_min_similarity=0.2)
+        proposer = LLMProposer(
+            s,
+            project.taxonomy,
+            settings,
+            project.nlp,
+            examples_for=FewShotProvider(lambda: proposer.store, project.taxonomy, settings),
+        )
+        proposer.propose([s.get_text(qid)], "PRICE")
+        [body] = fake.stats.bodies
+    contents = [m["content"] for m in body["messages"]]
+    assert len(contents) == 4
+    assert POOL[0][0] in contents[1] and "250 usd/t" in contents[2]
+    [call] = s.query("SELECT cache_key FROM llm_calls")
+    label = project.taxonomy.get("PRICE")
+    text = s.get_text(qid)
+    shots = [FewShot(POOL[0][0], (("PRICE", "250 usd/t"),))]
+    expected = cache_key("fake-model", per_label_prompt(text.text, label, shots), text.input_hash)
+    assert call["cache_key"] == expected
