@@ -104,10 +104,13 @@ def add_answered(
             (s, "accept" if accept else "reject") for s in sample.spans
         ]
         if reject_every and i % reject_every == 0:
-            # A wrong span: the first token, labelled as a location.
-            first = doc[0]
-            if all(s.start != first.idx for s in sample.spans):
-                proposed.append((Span(first.idx, first.idx + len(first), "LOCATION"), "reject"))
+            # A wrong span, as an LLM invents them: a random token outside the true spans.
+            rng = random.Random(i)
+            free = [t for t in doc if all(not (s.start <= t.idx < s.end) for s in sample.spans)]
+            tok = rng.choice(free)
+            proposed.append(
+                (Span(tok.idx, tok.idx + len(tok), rng.choice(["PRICE", "LOCATION"])), "reject")
+            )
         for span, answer in proposed:
             bounds = token_span(doc, span.start, span.end)
             assert bounds is not None, (sample.text, span)
