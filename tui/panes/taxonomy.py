@@ -87,7 +87,7 @@ class TaxonomyPane(Vertical, can_focus=False):
         self.query_one("#tax-summary", Static).update(
             Text(
                 f"{len(taxonomy.labels)} labels · taxonomy version {version} · "
-                f"{one_line(str(self.project.taxonomy_path))}\n"
+                f"{one_line(self.project.taxonomy_path.name)}\n"
                 "e edits the highlighted label (description, terms); r refreshes counts."
             )
         )
