@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -73,8 +74,24 @@ def user_errors(f: F) -> F:
             return f(*args, **kwargs)
         except USER_ERRORS as exc:
             raise UserError(str(exc)) from None
+        except sqlite3.DatabaseError as exc:
+            # Damage that opening the file did not see (a table's pages) shows on a later read.
+            raise UserError(database_message(exc, kwargs.get("project_dir"))) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def database_message(exc: sqlite3.DatabaseError, project_dir: Path | None) -> str:
+    """One line about an SQLite error met after the project opened, naming the file."""
+    where = str(Path(project_dir) / "nerloop.db") if project_dir else "the project database"
+    if isinstance(exc, sqlite3.OperationalError):
+        if "locked" in str(exc):
+            return f"{where}: the database is locked by another process ({exc}); try again"
+        return f"{where}: {exc}"
+    return (
+        f"{where}: not a usable nerloop database ({exc}). "
+        "Restore it from a backup or start a new project with `nerloop init`."
+    )
 
 
 def open_project(project_dir: Path) -> Project:

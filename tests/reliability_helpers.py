@@ -1,0 +1,221 @@
+"""Shared pieces of the reliability tests and bench/soak.py: a seeded project, a snapshot of
+everything stored, the CLI through click's runner, and checks on what reaches a terminal.
+
+Not a test module (no test_ prefix): tests import it as `reliability_helpers` (pytest puts tests/
+on sys.path) and bench/soak.py adds tests/ to sys.path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from nerloop.core.ingest import import_file
+from nerloop.core.project import Project
+from nerloop.core.records import NewProposal
+from nerloop.tui.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+BAD = REPO / "tests" / "data" / "bad"
+ANNOTATOR_SCRIPT = REPO / "tests" / "reliability_annotator.py"
+
+TAXONOMY = """\
+[project]
+lang = "en"
+
+[labels.COMMODITY]
+kind = "rule"
+description = "A traded commodity."
+terms = ["wheat", "corn", "brent", "soybeans", "oats", "barley"]
+
+[labels.PRICE]
+kind = "ner"
+description = "A price with its currency and unit."
+examples = ["250 usd/t"]
+
+[labels.LOCATION]
+kind = "ner"
+description = "A port, city or delivery location."
+examples = ["rouen"]
+"""
+
+COMMODITIES = ("wheat", "corn", "oats", "barley", "soybeans")
+PLACES = ("rouen", "hamburg", "santos", "odessa", "rotterdam", "paris")
+
+# Tables whose rows are the project's data (leases are bookkeeping and change on every fetch).
+DATA_TABLES = (
+    "texts",
+    "proposals",
+    "answers",
+    "gold",
+    "taxonomy_versions",
+    "labels",
+    "imports",
+    "llm_calls",
+)
+
+# Characters that must never reach a terminal from data: C0 controls other than newline and tab
+# (ESC starts CSI/OSC sequences, BEL ends OSC), DEL, C1 controls (0x9B is an 8-bit CSI), and bidi
+# overrides/isolates that reorder what is shown.
+TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f\x80-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def heard(i: int) -> str:
+    """A distinct commodity "heard" (a short market text) for index i."""
+    c = COMMODITIES[i % len(COMMODITIES)]
+    place = PLACES[(i // 5) % len(PLACES)]
+    return f"heard {c} bid {200 + i % 97} usd/t fob {place} lot {i}"
+
+
+def heard_spans(text: str) -> list[dict[str, Any]]:
+    """Gold-like spans of a `heard` text: the price and the place."""
+    m = re.search(r"\d+ usd/t", text)
+    assert m is not None
+    place = next(p for p in PLACES if f" {p} " in text)
+    s = text.index(f" {place} ") + 1
+    return [
+        {"start": m.start(), "end": m.end(), "label": "PRICE"},
+        {"start": s, "end": s + len(place), "label": "LOCATION"},
+    ]
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
+    with path.open("w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return path
+
+
+def init_project(path: Path) -> Project:
+    tax = path.parent / f"{path.name}-taxonomy.toml"
+    tax.write_text(TAXONOMY, "utf-8")
+    return Project.init(path, tax)
+
+
+def llm_proposals(project: Project, text_ids: list[int], label: str = "PRICE") -> list[int]:
+    """Store an "llm" proposal of the price (PRICE) or place (LOCATION) of each heard text."""
+    out: list[NewProposal] = []
+    for tid in text_ids:
+        text = project.store.get_text(tid).text
+        span = next(s for s in heard_spans(text) if s["label"] == label)
+        doc = project.nlp.make_doc(text)
+        cs = doc.char_span(span["start"], span["end"])
+        assert cs is not None
+        out.append(
+            NewProposal(tid, label, cs.start_char, cs.end_char, cs.start, cs.end - 1, "llm", "fake")
+        )
+    return project.store.add_proposals(out)
+
+
+def seed_project(path: Path, n_texts: int = 40, n_gold: int = 4) -> Path:
+    """A project with pool texts, imported spans (proposals and answers), llm proposals with
+    answers by two annotators (one undone), and a finished gold set: something to lose."""
+    project = init_project(path)
+    try:
+        tmp = path.parent / f"{path.name}-seed.jsonl"
+        records: list[dict[str, Any]] = [
+            {"text": heard(i), "meta": {"i": i}} for i in range(n_texts)
+        ]
+        for r in records[:5]:
+            r["spans"] = heard_spans(str(r["text"]))
+        import_file(project, write_jsonl(tmp, records))
+        gold = [
+            {"text": heard(10_000 + i), "spans": heard_spans(heard(10_000 + i))}
+            for i in range(n_gold)
+        ]
+        import_file(project, write_jsonl(tmp, gold), gold=True)
+        ids = [t.id for t in project.store.iter_texts("pool")][5:15]
+        pids = llm_proposals(project, ids)
+        for k, pid in enumerate(pids[:6]):
+            ann = "alice" if k % 2 else "bob"
+            aid = project.store.add_answer(pid, ("accept", "reject", "ignore")[k % 3], ann)
+            if k == 5:
+                project.store.undo_answer(aid, ann)
+        tmp.unlink()
+    finally:
+        project.close()
+    return path
+
+
+def snapshot(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the data tables, in rowid order (opened read-only, so taking it changes
+    nothing)."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return {
+            t: [tuple(r) for r in conn.execute(f"SELECT * FROM {t} ORDER BY rowid")]
+            for t in DATA_TABLES
+        }
+    finally:
+        conn.close()
+
+
+def assert_prefix(before: dict[str, list[Any]], after: dict[str, list[Any]]) -> None:
+    """Everything stored before is still stored, unchanged (rows are only ever appended)."""
+    for table, rows in before.items():
+        assert after[table][: len(rows)] == rows, f"{table}: stored rows changed or vanished"
+
+
+def integrity(db_path: Path) -> str:
+    conn = sqlite3.connect(str(db_path))
+    try:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """`nerloop ARGS` in this process through click's runner: (exit code, stdout + stderr).
+
+    An exception that escapes a command (a traceback for the user) is re-raised so the test
+    shows it instead of a bare exit code 1.
+    """
+    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=True)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(
+            f"nerloop {' '.join(args)} raised {type(result.exception).__name__}: "
+            f"{result.exception}\n{result.output}"
+        ) from result.exception
+    return result.exit_code, result.output
+
+
+def run_nerloop(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`nerloop ARGS` as a real process (the console script's module), capturing its output."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-c", "from nerloop.tui.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
+
+
+def terminal_controls(text: str) -> list[str]:
+    """The characters in `text` that would act on a terminal instead of showing."""
+    return sorted({repr(c) for c in TERMINAL_CONTROLS.findall(text)})
+
+
+def live_answers(db_path: Path) -> list[dict[str, Any]]:
+    """Answers not taken back, with their proposal."""
+    conn = sqlite3.connect(str(db_path))
+    conn.row_factory = sqlite3.Row
+    try:
+        rows = conn.execute(
+            "SELECT a.id, a.proposal_id, a.annotator, a.answer FROM answers a "
+            "WHERE a.answer != 'undo' AND NOT EXISTS "
+            "(SELECT 1 FROM answers u WHERE u.undoes = a.id) ORDER BY a.id"
+        ).fetchall()
+        return [dict(r) for r in rows]
+    finally:
+        conn.close()
