@@ -28,11 +28,15 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nerloop.core.records import Span
 from nerloop.core.store import Store
+
+if TYPE_CHECKING:
+    from nerloop.core.project import Project
 
 KEEP = "keep the LLM"
 STOP = "the model is as good: stop the LLM"
@@ -294,4 +298,60 @@ def ab_report(
                 accept_rates=live,
             )
         )
+    return out
+
+
+def project_recommendations(
+    project: Project, model_path: str | None = None, **options: Any
+) -> list[Recommendation]:
+    """The recommendation for every ner label of a project, with the promoted model (or the
+    pipeline at `model_path`) run on the finished gold texts. `options` go to `ab_report`.
+
+    This is what the Evaluate tab and `nerloop evaluate` show; rule labels are left out, since
+    they never ask the LLM.
+    """
+    from nerloop.core.evaluate import gold_set, load_model, predict
+
+    run = project.store.promoted_run()
+    path = model_path or (run["model_path"] if run else None)
+    predictions = None
+    if path:
+        texts, _gold = gold_set(project)
+        predictions = predict(load_model(path), texts)
+    labels = [label.name for label in project.taxonomy.ner_labels]
+    return ab_report(project.store, labels, predictions, **options)
+
+
+def recommendation_dict(rec: Recommendation) -> dict[str, Any]:
+    """A recommendation as plain JSON-able data (for `--json` output and the UI)."""
+    out: dict[str, Any] = {
+        "label": rec.label,
+        "stop_llm": rec.stop_llm,
+        "verdict": rec.verdict,
+        "reason": rec.reason,
+        "accept_rates": {src: list(v) for src, v in rec.accept_rates.items()},
+    }
+    c = rec.comparison
+    if c is not None:
+        out["comparison"] = {
+            "texts": c.n_texts,
+            "gold_spans": c.n_gold_spans,
+            "margin": c.margin,
+            "bootstrap": c.n_boot,
+            "p_not_worse": round(c.p_not_worse, 4),
+            "diff": round(c.diff, 4),
+            "diff_interval": [round(c.diff_low, 4), round(c.diff_high, 4)],
+            **{
+                name: {
+                    "f": round(sc.f, 4),
+                    "p": round(sc.precision, 4),
+                    "r": round(sc.recall, 4),
+                    "interval": [round(sc.low, 4), round(sc.high, 4)],
+                    "tp": sc.tp,
+                    "fp": sc.fp,
+                    "fn": sc.fn,
+                }
+                for name, sc in (("llm", c.llm), ("model", c.model))
+            },
+        }
     return out

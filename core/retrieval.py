@@ -172,6 +172,21 @@ def top_k(
     return best_of(similarities(matrix, query), k, min_similarity)
 
 
+@dataclass(slots=True)
+class _Candidates:
+    """The accepted examples of one label and where their vectors are."""
+
+    mark: int
+    """The answers watermark they were read at."""
+    accepted: dict[int, list[Span]]
+    text_ids: np.ndarray
+    """Text id of each candidate, in the order of `rows`."""
+    rows: np.ndarray
+    """Their rows in the embedder's shared matrix."""
+    matrix: np.ndarray | None
+    """A copy of those rows when they are a minority of the matrix; None: search in place."""
+
+
 class Retriever:
     """Finds few-shot examples for (text, label) among the accepted answers of the store.
 
@@ -193,8 +208,8 @@ class Retriever:
         self.k = k
         self.min_similarity = min_similarity
         self.max_tokens = max_tokens
-        # label -> (answers watermark, accepted spans by text, matrix rows of those texts)
-        self._candidates: dict[str, tuple[int, dict[int, list[Span]], np.ndarray]] = {}
+        # label -> its candidates, valid while no answer has been added since they were read
+        self._candidates: dict[str, _Candidates] = {}
 
     @classmethod
     def from_settings(cls, store: Store, settings: Settings) -> Retriever:
@@ -211,11 +226,11 @@ class Retriever:
         # answer came or went since the candidates were read.
         return int(self.store.scalar("SELECT coalesce(max(id), 0) FROM answers"))
 
-    def _candidate_rows(self, label: str) -> tuple[dict[int, list[Span]], np.ndarray]:
+    def _candidates_of(self, label: str) -> _Candidates:
         mark = self._watermark()
         cached = self._candidates.get(label)
-        if cached is not None and cached[0] == mark:
-            return cached[1], cached[2]
+        if cached is not None and cached.mark == mark:
+            return cached
         accepted = self.store.accepted_examples(label)
         vm = self.store.vector_matrix(self.embedder.name)
         missing = [t for t in accepted if vm is None or t not in vm.row_of]
@@ -223,12 +238,18 @@ class Retriever:
             texts = [self.store.get_text(t).text for t in missing]
             self.store.save_embeddings(self.embedder.name, missing, self.embedder.embed(texts))
             vm = self.store.vector_matrix(self.embedder.name)
-        assert vm is not None or not accepted
         rows = np.asarray(
             sorted(vm.row_of[t] for t in accepted) if vm is not None else [], dtype=np.intp
         )
-        self._candidates[label] = (mark, accepted, rows)
-        return accepted, rows
+        ids, matrix = vm.view() if vm is not None else (np.zeros(0, np.int64), None)
+        sub = None
+        if matrix is not None and len(rows) and len(rows) * 2 <= len(ids):
+            # A minority of the texts: keep their rows as a matrix of their own, so each search
+            # reads only them (memory bandwidth is what a search costs).
+            sub = matrix[rows]
+        found = _Candidates(mark, accepted, ids[rows] if len(rows) else ids[:0], rows, sub)
+        self._candidates[label] = found
+        return found
 
     def query_vector(self, text: str | StoredText) -> np.ndarray:
         """The vector of a stored text (read, or embedded and stored) or of a plain string."""
@@ -260,35 +281,39 @@ class Retriever:
         budget = self.max_tokens if max_tokens is None else max_tokens
         if k <= 0 or budget <= 0:
             return []
-        accepted, rows = self._candidate_rows(label)
-        if len(rows) == 0:
+        cand = self._candidates_of(label)
+        if len(cand.rows) == 0:
             return []
-        vm = self.store.vector_matrix(self.embedder.name)
-        assert vm is not None
-        ids, matrix = vm.view()
         query = self.query_vector(text)
-        if query.shape[0] != vm.dim:
-            raise ValueError(f"query vector has {query.shape[0]} dimensions, store has {vm.dim}")
         self_id = text.id if isinstance(text, StoredText) else None
         # Ask for a few more than k: the text itself and examples over budget are dropped.
         want = k + 1 + 4
-        if len(rows) * 4 > len(ids):
-            # Most texts are candidates: one product over the whole matrix is cheaper than
-            # gathering their rows into a new matrix first.
-            sub_idx, sims = best_of(similarities(matrix, query)[rows], want, self.min_similarity)
+        if cand.matrix is not None:
+            if query.shape[0] != cand.matrix.shape[1]:
+                raise ValueError(
+                    f"query has {query.shape[0]} dimensions, vectors {cand.matrix.shape[1]}"
+                )
+            sub_idx, sims = top_k(cand.matrix, query, want, self.min_similarity)
         else:
-            sub_idx, sims = top_k(matrix[rows], query, want, self.min_similarity)
+            # Most texts are candidates: one pass over the whole matrix, no copy of it.
+            vm = self.store.vector_matrix(self.embedder.name)
+            assert vm is not None
+            _ids, matrix = vm.view()
+            if query.shape[0] != matrix.shape[1]:
+                raise ValueError(f"query has {query.shape[0]} dimensions, vectors {vm.dim}")
+            sims_all = similarities(matrix, query)[cand.rows]
+            sub_idx, sims = best_of(sims_all, want, self.min_similarity)
         out: list[FewShotExample] = []
         used = 0
         for i, sim in zip(sub_idx.tolist(), sims.tolist(), strict=True):
-            text_id = int(ids[rows[i]])
+            text_id = int(cand.text_ids[i])
             if text_id == self_id:
                 continue
             example = FewShotExample(
                 text_id=text_id,
                 text=self.store.get_text(text_id).text,
                 label=label,
-                spans=tuple(accepted[text_id]),
+                spans=tuple(cand.accepted[text_id]),
                 similarity=float(sim),
             )
             cost = tokens(example)

@@ -257,3 +257,38 @@ def test_llm_off_switch_persists(tmp_path: Path) -> None:
     assert s.llm_off("PRICE") is True and s.llm_off("LOCATION") is False
     assert s.llm_off_labels() == {"PRICE"}
     s.close()
+
+
+# -- a project and a real pipeline -------------------------------------------------------------
+
+
+def test_project_recommendations_run_the_model_on_gold(project: Project, tmp_path: Path) -> None:
+    import json
+
+    import spacy
+
+    from nerloop.core.abtest import project_recommendations, recommendation_dict
+
+    _gold_project(project, 40, llm_right=20)  # the LLM: 20 right, 10 missed, of 30 asked
+    [none] = [r for r in project_recommendations(project, n_boot=200) if r.label == "PRICE"]
+    assert not none.stop_llm and "no trained model" in none.reason
+    # A saved pipeline that finds every price (an entity ruler stands in for a trained NER).
+    nlp = spacy.blank("en")
+    # spaCy splits "usd/t" its own way: the pattern is built from the tokens it makes.
+    words = [t.text for t in nlp.make_doc("heard wheat bid 201 usd/t fob rouen")]
+    pattern = [{"LIKE_NUM": True}] + [{"ORTH": w} for w in words[4 : words.index("fob")]]
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "PRICE", "pattern": pattern}])  # type: ignore[attr-defined]
+    assert [e.text for e in nlp("heard wheat bid 201 usd/t fob rouen").ents] == ["201 usd/t"]
+    path = tmp_path / "model"
+    nlp.to_disk(path)
+    recs = project_recommendations(project, str(path), n_boot=200)
+    assert [r.label for r in recs] == ["PRICE", "LOCATION"]  # the ner labels only
+    price, location = recs
+    assert price.stop_llm and price.comparison is not None
+    assert price.comparison.model.f == 1.0 and price.comparison.n_texts == 30
+    assert not location.stop_llm and "has not been run" in location.reason
+    data = recommendation_dict(price)
+    json.dumps(data)  # plain data
+    assert data["comparison"]["model"]["f"] == 1.0
+    assert data["comparison"]["llm"]["tp"] == 20 and data["comparison"]["llm"]["fn"] == 10
+    assert data["verdict"] == STOP
