@@ -109,8 +109,10 @@ class Fetch:
 
     tasks: list[Task]
     empty: EmptyQueue | None = None
-    progress: tuple[int, int] = (0, 0)
-    """(answered, total) proposals of the pass when the fetch ran."""
+    progress: tuple[int, int] | None = None
+    """(answered, total) proposals of the pass, read when the queue came up empty (otherwise
+    None: counting millions of proposals on every fetch would slow the fetch down; the app
+    reads progress in its own worker with `pass_progress`)."""
 
 
 def group_questions(proposals: Sequence[Proposal], order: Sequence[str]) -> tuple[Question, ...]:
@@ -150,6 +152,7 @@ class Queue:
     _cursors: dict[str, dict[str, Cursor | None]] = field(default_factory=dict)
     _coverage: dict[tuple[str, str], int] = field(default_factory=dict)
     _failures: dict[str, _Failure] = field(default_factory=dict)
+    _has_texts: bool = False
 
     def __post_init__(self) -> None:
         if not self.source_order:
@@ -194,8 +197,11 @@ class Queue:
                     "no_labels", "The taxonomy has no labels.", "Add labels to taxonomy.toml."
                 ),
             )
-        if store.count_texts("pool") == 0:
-            return Fetch([], self._no_texts(store))
+        if not self._has_texts:
+            # Texts are never deleted: once there are some, stop counting 1M rows per fetch.
+            self._has_texts = store.count_texts("pool") > 0
+            if not self._has_texts:
+                return Fetch([], self._no_texts(store))
         if not self.settings.overlap:
             store.renew_leases(self.annotator, self.clock() + self.settings.lease_seconds)
         deadline = time.monotonic() + self.budget_seconds
@@ -204,11 +210,11 @@ class Queue:
             while True:
                 tasks = self._claim(store, label, n, exclude)
                 if tasks:
-                    return Fetch(tasks, None, self.progress(store, label_pass))
+                    return Fetch(tasks)
                 if not self._propose_more(store, label):
                     break
                 if time.monotonic() > deadline:
-                    return Fetch([], None, self.progress(store, label_pass))
+                    return Fetch([])
         return Fetch([], self._why_empty(store, labels), self.progress(store, label_pass))
 
     def _claim(self, store: Store, label: str, n: int, exclude: Sequence[int]) -> list[Task]:
@@ -330,6 +336,11 @@ class Queue:
             f"The {what} pass is finished: every proposal has an answer.",
             "Press l for another pass, or train a model (nerloop train).",
         )
+
+    def pass_progress(self, label_pass: str | None) -> tuple[int, int]:
+        """(answered, total) proposals of the pass; opens its own connection (worker thread)."""
+        with self._store() as store:
+            return self.progress(store, label_pass)
 
     def progress(self, store: Store, label_pass: str | None) -> tuple[int, int]:
         """(answered, total) proposals of the pass on pool texts."""

@@ -101,9 +101,16 @@ class Session:
         if tasks:
             self.empty = None
 
-    def set_progress(self, answered: int, total: int) -> None:
+    def set_progress(self, answered: int, total: int, rows_at: int | None = None) -> None:
+        """Figures read from the store; `rows_at` is `self.rows` when the read began (answers
+        given since then are added on top)."""
         self._progress = (answered, total)
-        self._rows_at = self._rows
+        self._rows_at = self._rows if rows_at is None else rows_at
+
+    @property
+    def rows(self) -> int:
+        """Answer rows this session has live in the store."""
+        return self._rows
 
     def held(self) -> set[TaskKey]:
         keys = {t.key for t in self._buffer}

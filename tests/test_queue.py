@@ -39,7 +39,8 @@ def test_rule_proposals_come_before_llm_and_one_texts_proposals_come_together(
     assert keys(fetch) == [(b, "PRICE"), (a, "PRICE"), (c, "PRICE")]
     first_a = fetch.tasks[1]
     assert [(qq.start, qq.end) for qq in first_a.questions] == [(16, 25), (30, 35)]
-    assert fetch.progress == (0, 4)
+    assert fetch.progress is None  # not counted while there are tasks
+    assert q.pass_progress("PRICE") == (0, 4)
 
 
 def test_the_same_span_from_two_sources_is_one_question(project: Project) -> None:

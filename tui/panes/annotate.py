@@ -48,6 +48,7 @@ class AnnotatePane(Vertical, can_focus=True):
         self.fetch_size = fetch_size
         self.show_context = False
         self.fetching = False
+        self.fetches = 0
         self.status = "Fetching proposals…"
 
     def compose(self) -> ComposeResult:
@@ -92,7 +93,13 @@ class AnnotatePane(Vertical, can_focus=True):
             return
         was_empty = self.session.current() is None
         self.session.add_tasks(fetch.tasks)
-        self.session.set_progress(*fetch.progress)
+        if fetch.progress is not None:
+            self.session.set_progress(*fetch.progress)
+        self.fetches += 1
+        # Totals grow as proposers cover more texts; recount now and then, not every fetch
+        # (counting 2M proposals competes with the key handler for the CPU).
+        if fetch.tasks and (was_empty or self.fetches % 10 == 0):
+            self.count_progress()
         self.session.empty = fetch.empty if not fetch.tasks else None
         if fetch.empty is not None and not fetch.tasks:
             retry = RETRY_EMPTY_AFTER.get(fetch.empty.reason)
@@ -103,6 +110,29 @@ class AnnotatePane(Vertical, can_focus=True):
         if was_empty or fetch.empty is not None:
             self.redraw()
         else:
+            self.draw_progress()
+
+    class Counted(Message):
+        """A progress worker finished: (answered, total) of the pass, read from the store."""
+
+        def __init__(self, label_pass: str | None, figures: tuple[int, int], rows_at: int) -> None:
+            super().__init__()
+            self.label_pass = label_pass
+            self.figures = figures
+            self.rows_at = rows_at
+
+    def count_progress(self) -> None:
+        """Read the pass's figures in a worker (millions of rows take a moment)."""
+        self._count(self.session.label_pass, self.session.rows)
+
+    @work(thread=True, exclusive=True, group="progress")
+    def _count(self, label_pass: str | None, rows_at: int) -> None:
+        figures = self.session.queue.pass_progress(label_pass)
+        self.post_message(self.Counted(label_pass, figures, rows_at))
+
+    def on_annotate_pane_counted(self, message: Counted) -> None:
+        if message.label_pass == self.session.label_pass:
+            self.session.set_progress(*message.figures, rows_at=message.rows_at)
             self.draw_progress()
 
     # -- keys ----------------------------------------------------------------------------------
