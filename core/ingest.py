@@ -17,7 +17,10 @@ What is stored for a record:
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,10 +40,13 @@ from nerloop.core.tokens import token_span
 
 if TYPE_CHECKING:
     from spacy.language import Language
+    from spacy.tokens import Doc
 
     from nerloop.core.project import Project
 
 IMPORT_ANNOTATOR = "import"
+ZONE_DOCS = 1000
+_IMPORT_LOCK = threading.Lock()
 BATCH = 1000
 MAX_LISTED = 20
 PROGRESS_EVERY = 2000
@@ -96,6 +102,16 @@ class ImportSummary:
         self.moved_to_gold += counts.moved_to_gold
 
 
+@functools.lru_cache(maxsize=4)
+def checking_pipeline(lang: str) -> Language:
+    """The tokenizer imports check spans with: a blank pipeline of the project's language, the
+    same as `Project.nlp`, but the import's own, because it opens memory zones, which would
+    invalidate docs that other threads make with a shared pipeline at the same time."""
+    import spacy
+
+    return spacy.blank(lang)
+
+
 class RecordChecker:
     """Checks a record's spans against the project: labels, range, token boundaries, overlap."""
 
@@ -103,6 +119,28 @@ class RecordChecker:
         self.labels = set(labels)
         self._nlp_factory = nlp
         self._nlp: Language | None = None
+        self._zone: ExitStack | None = None
+        self._zone_docs = 0
+
+    def _make_doc(self, text: str) -> Doc:
+        # Every new token string becomes a lexeme in the vocab for good: a million texts would
+        # grow it by hundreds of MB. A memory zone frees them; one per ZONE_DOCS docs keeps the
+        # cost of entering zones negligible. The docs never outlive the check.
+        if self._nlp is None:
+            self._nlp = self._nlp_factory()
+        if self._zone is None or self._zone_docs >= ZONE_DOCS:
+            self.close()
+            self._zone = ExitStack()
+            self._zone.enter_context(self._nlp.memory_zone())
+        self._zone_docs += 1
+        return self._nlp.make_doc(text)
+
+    def close(self) -> None:
+        """Leave the current memory zone (the vocab forgets the strings seen in it)."""
+        if self._zone is not None:
+            self._zone.close()
+        self._zone = None
+        self._zone_docs = 0
 
     def check(self, rec: ImportedRecord) -> list[Span] | LineError:
         """The record's spans with token indices, sorted; or the first thing wrong."""
@@ -128,9 +166,7 @@ class RecordChecker:
                     *where(i),
                     f"span {s.start}-{s.end} is out of range: the text has {n} characters",
                 )
-        if self._nlp is None:
-            self._nlp = self._nlp_factory()
-        doc = self._nlp.make_doc(rec.text)
+        doc = self._make_doc(rec.text)
         out: list[tuple[Span, int]] = []
         for i, s in enumerate(rec.spans):
             fit = token_span(doc, s.start, s.end, "strict")
@@ -187,7 +223,9 @@ def import_file(
     fmt = fmt or guess_format(path)
     store = project.store
     summary = ImportSummary(path=str(path), format=fmt, split="gold" if gold else "pool")
-    checker = RecordChecker(project.taxonomy.names, lambda: project.nlp)
+    checker = RecordChecker(
+        project.taxonomy.names, lambda: checking_pipeline(project.taxonomy.lang)
+    )
     state = ImportState()
     pending: list[IngestItem] = []
     failed = False
@@ -205,7 +243,9 @@ def import_file(
         if not skip_invalid:
             failed = True
 
-    with path.open("rb") as fh, store.write():
+    # One import at a time per process: the checking pipeline is shared, and a second import
+    # would only wait on the database's write lock anyway.
+    with _IMPORT_LOCK, path.open("rb") as fh, store.write():
         lines = Lines(fh)
         try:
             for n, rec in enumerate(
@@ -234,6 +274,8 @@ def import_file(
             raise ImportFailed(
                 f"{exc.format(str(path))}\n{path}: nothing imported.", summary
             ) from None
+        finally:
+            checker.close()
         if progress is not None:
             progress(lines.bytes_read)
         if failed:

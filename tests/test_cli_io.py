@@ -154,3 +154,16 @@ def test_export_usage_errors(proj: Path, tmp_path: Path) -> None:
     assert r.exit_code == 2 and "writes a folder" in r.stderr
     r = run("export", tmp_path, "-p", proj, "--format", "prodigy")
     assert r.exit_code == 2 and "is a folder" in r.stderr
+
+
+def test_import_shows_progress_on_stderr_for_big_files(
+    proj: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nerloop.tui.cli import io_cmds
+
+    monkeypatch.setattr(io_cmds, "PROGRESS_MIN_BYTES", 10)
+    f = write(tmp_path / "t.txt", "".join(f"text {i}\n" for i in range(3000)))
+    r = run("import", f, "-p", proj)
+    assert r.exit_code == 0
+    assert "Importing t.txt" in r.stderr
+    assert "Importing" not in r.stdout and "3000 added" in r.stdout

@@ -441,3 +441,24 @@ def test_streaming_import_keeps_memory_flat(project: Project, tmp_path: Path) ->
     assert summary.added == n
     assert project.store.count_texts() == n
     assert peak < size / 5, f"peak {peak} bytes for a {size}-byte file"
+
+
+def test_checking_spans_does_not_grow_the_vocab(project: Project, tmp_path: Path) -> None:
+    """Every new token string would stay in the vocab for good; imports free them."""
+    from nerloop.core.ingest import checking_pipeline
+
+    strings = checking_pipeline("en").vocab.strings
+    f = tmp_path / "unique.jsonl"
+    with f.open("w", encoding="utf-8") as fh:
+        for i in range(2500):
+            text = f"lot{i} at {i}.5{i}usd"
+            fh.write(
+                json.dumps(
+                    {"text": text, "spans": [{"start": 0, "end": len(f"lot{i}"), "label": "PRICE"}]}
+                )
+                + "\n"
+            )
+    before = len(strings)
+    summary = import_file(project, f)
+    assert summary.added == 2500 and summary.answers == 2500
+    assert len(strings) - before < 100  # without memory zones: about 5,000 more
