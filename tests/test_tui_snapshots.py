@@ -5,6 +5,8 @@ Deterministic: fixed annotator, session id and clocks (no rate figures), fixed d
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from textual.pilot import Pilot
 from tui_helpers import app_for, price_project, wait_for_question, wait_until
@@ -50,7 +52,7 @@ def _rendered(pane: DataPane) -> bool:
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("tab", ["f1", "f2", "f3", "f4", "f5", "f6"])
-def test_tab_snapshot(snap_compare, project: Project, tab: str, size: tuple[int, int]) -> None:
+def test_tab_snapshot(snap_compare: Any, project: Project, tab: str, size: tuple[int, int]) -> None:
     snapshot_project(project)
     app = app_for(project)
 
@@ -62,7 +64,7 @@ def test_tab_snapshot(snap_compare, project: Project, tab: str, size: tuple[int,
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-def test_annotate_after_a_boundary_move_with_context(snap_compare, project: Project) -> None:
+def test_annotate_after_a_boundary_move_with_context(snap_compare: Any, project: Project) -> None:
     snapshot_project(project)
     app = app_for(project)
 
@@ -73,7 +75,7 @@ def test_annotate_after_a_boundary_move_with_context(snap_compare, project: Proj
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
-def test_annotate_empty_queue_snapshot(snap_compare, project: Project) -> None:
+def test_annotate_empty_queue_snapshot(snap_compare: Any, project: Project) -> None:
     app = app_for(project)
 
     async def run_before(pilot: Pilot) -> None:
@@ -83,7 +85,7 @@ def test_annotate_empty_queue_snapshot(snap_compare, project: Project) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
-def test_help_and_pass_picker_snapshots(snap_compare, project: Project) -> None:
+def test_help_and_pass_picker_snapshots(snap_compare: Any, project: Project) -> None:
     snapshot_project(project)
     app = app_for(project)
 
