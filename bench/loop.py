@@ -1,0 +1,275 @@
+"""The loop benchmark: what an annotator's y/n decisions buy, end to end through nerloop's code.
+
+    .venv/bin/python bench/loop.py                 # MIT Movie, default strategies (< 30 min)
+    .venv/bin/python bench/loop.py --quick         # a small run (< 3 min), as the test runs it
+    .venv/bin/python bench/loop.py --train A.jsonl --test B.jsonl --budget 3000
+
+A simulated LLM (the loopback OpenAI-compatible server of tests/fake_llm.py, answering from the
+pool's hidden gold spans with noise) proposes, a simulated annotator answers through the real
+queue and session (accepting a question iff it equals a gold span with that label), and the real
+training runner retrains every --retrain-every decisions; each model is scored on held-out test
+records that nothing in the loop sees. See bench/loop_sim.py for how one strategy runs.
+
+Writes bench/out/loop.json (every point), the chart (bench/out/loop.png and, for a full run,
+bench/loop.png) and, for a full run, the "Loop" section of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from loop_data import LLMNoise, load_dataset, start_fake_llm  # noqa: E402
+from loop_reference import full_supervision  # noqa: E402
+from loop_report import (  # noqa: E402
+    markdown_tables,
+    milestones,
+    results_section,
+    text_chart,
+    update_results_md,
+    write_chart,
+)
+from loop_sim import LoopConfig, Simulation, Strategy  # noqa: E402
+
+DATA = HERE.parent.parent / "shared" / "datasets" / "mit_movie"
+
+STRATEGIES = {
+    s.name: s
+    for s in (
+        Strategy("llm/missing", "missing"),
+        Strategy("llm/complete", "complete"),
+        Strategy("llm+model/complete", "complete", model=True),
+        Strategy("llm+model/missing", "missing", model=True),
+        Strategy("llm+fewshot/complete", "complete", fewshot=True),
+    )
+}
+DEFAULT_STRATEGIES = list(STRATEGIES)
+QUICK_STRATEGIES = ["llm/complete"]
+
+
+def model_proposer_available() -> bool:
+    try:
+        from nerloop.core.proposers.model import ModelProposer  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--train", type=Path, default=DATA / "train.jsonl", help="pool (JSONL)")
+    p.add_argument("--test", type=Path, default=DATA / "test.jsonl", help="gold + test (JSONL)")
+    p.add_argument("--gold-n", type=int, default=300, help="test records imported as gold")
+    p.add_argument("--test-limit", type=int, help="score on at most this many test records")
+    p.add_argument("--budget", type=int, default=1500, help="decisions per strategy")
+    p.add_argument("--retrain-every", type=int, default=300, help="decisions between retrains")
+    p.add_argument(
+        "--points",
+        help="comma-separated decision counts to retrain at (instead of every --retrain-every)",
+    )
+    p.add_argument("--max-steps", type=int, default=300, help="optimiser steps per retrain")
+    p.add_argument("--chunk", type=int, default=32, help="pool texts taken at a time")
+    p.add_argument("--per-label", action="store_true", help="one LLM request per text and label")
+    p.add_argument("--recall", type=float, default=0.8, help="simulated LLM recall")
+    p.add_argument("--invented", type=float, default=0.2, help="wrong spans per text")
+    p.add_argument("--surface-noise", type=float, default=0.1, help="share of garbled spans")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--strategies",
+        default=None,
+        help=f"comma-separated, of: {', '.join(STRATEGIES)} (default: all that can run)",
+    )
+    p.add_argument("--full-f", type=float, help="full-supervision F (x100) to measure against")
+    p.add_argument(
+        "--reference-steps",
+        type=int,
+        default=0,
+        help="without bench/out/model.json or --full-f: train a full-supervision reference "
+        "with this many steps (0: report it as missing)",
+    )
+    p.add_argument("--quick", action="store_true", help="a small run (< 3 minutes)")
+    p.add_argument("--out", type=Path, default=HERE / "out" / "loop.json")
+    p.add_argument(
+        "--keep-projects", action="store_true", help="keep the projects (in --out's dir)"
+    )
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="re-render the figures of an earlier run from --out (e.g. once bench/out/model.json "
+        "has the full-supervision F)",
+    )
+    args = p.parse_args(argv)
+    if args.quick:
+        # Two scored points far apart, so that "F rises with decisions" is a clear signal and
+        # not the noise of a small dev set: about 30 texts against about 190.
+        args.points = args.points or "60,360"
+        args.max_steps = 150
+        args.chunk = 16
+        args.test_limit = args.test_limit or 400
+        args.gold_n = min(args.gold_n, 100)
+    return args
+
+
+def full_supervision_f(args: argparse.Namespace, data: Any, work: Path) -> dict[str, Any]:
+    if args.full_f:
+        return {"f": args.full_f, "source": "--full-f"}
+    model_json = HERE / "out" / "model.json"
+    if model_json.exists() and args.train == DATA / "train.jsonl":
+        try:
+            model = json.loads(model_json.read_text())
+            for key in ("project", "default"):
+                f = (model.get(key) or {}).get("f")
+                if f:
+                    f = float(f) * (100 if float(f) <= 1 else 1)
+                    return {"f": round(f, 2), "source": f"bench/out/model.json ({key} config)"}
+        except (ValueError, AttributeError):
+            pass
+    if args.reference_steps and data is not None:
+        return full_supervision(data, work, args.reference_steps)
+    return {"f": None, "source": "missing (no bench/out/model.json; see --reference-steps)"}
+
+
+def findings(report: dict[str, Any]) -> list[str]:
+    """Plain statements of which strategy won, from the figures."""
+    by = {r["strategy"]: r for r in report["strategies"] if r["points"]}
+    out = []
+
+    def final(name: str) -> float | None:
+        return by[name]["milestones"]["final_f"] if name in by else None
+
+    for a, b in (("llm/missing", "llm/complete"), ("llm+model/missing", "llm+model/complete")):
+        fa, fb = final(a), final(b)
+        if fa is not None and fb is not None:
+            win = b if fb > fa else a
+            out.append(f"policy: {win} wins at the budget ({fb:.1f} complete vs {fa:.1f} missing)")
+    fa, fb = final("llm/complete"), final("llm+model/complete")
+    if fa is not None and fb is not None:
+        out.append(f"model in the loop (complete): {fb:.1f} vs LLM only {fa:.1f}")
+    fa, fb = final("llm/complete"), final("llm+fewshot/complete")
+    if fa is not None and fb is not None:
+        ta = by["llm/complete"]["llm"].get("tokens_in") or 0
+        tb = by["llm+fewshot/complete"]["llm"].get("tokens_in") or 0
+        out.append(
+            f"few-shot retrieval: F {fb:.1f} vs {fa:.1f}, prompt tokens {tb} vs {ta} "
+            "(the simulated LLM does not learn from examples: this measures cost only)"
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.report_only:
+        earlier = json.loads(args.out.read_text())
+        if args.full_f or (earlier.get("full_supervision") or {}).get("f") is None:
+            earlier["full_supervision"] = full_supervision_f(args, None, args.out.parent)
+        return publish(args, earlier)
+    started = time.perf_counter()
+    names = args.strategies.split(",") if args.strategies else None
+    default = QUICK_STRATEGIES if args.quick else DEFAULT_STRATEGIES
+    pending: list[str] = []
+    chosen: list[Strategy] = []
+    for name in names or default:
+        if name not in STRATEGIES:
+            raise SystemExit(f"unknown strategy {name!r}; one of {', '.join(STRATEGIES)}")
+        s = STRATEGIES[name]
+        if s.model and not model_proposer_available():
+            pending.append(f"{name} (core/proposers/model.py is not there yet)")
+            continue
+        chosen.append(s)
+    data = load_dataset(
+        args.train, args.test, gold_n=args.gold_n, seed=args.seed, test_limit=args.test_limit
+    )
+    noise = LLMNoise(args.recall, args.invented, args.surface_noise, args.seed)
+    points = tuple(sorted(int(x) for x in args.points.split(","))) if args.points else ()
+    if points:
+        args.budget = points[-1]
+    cfg = LoopConfig(
+        args.budget, args.retrain_every, args.max_steps, args.chunk, not args.per_label, points
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="nerloop-loop-", dir=args.out.parent))
+    print(
+        f"pool {len(data.pool)}, gold {len(data.gold)}, test {len(data.test)}, "
+        f"labels {len(data.labels)}; strategies {[s.name for s in chosen]}",
+        flush=True,
+    )
+    report: dict[str, Any] = {
+        "command": " ".join(["bench/loop.py", *(argv if argv is not None else sys.argv[1:])]),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{os.cpu_count()} cores, no GPU, {platform.machine()}, "
+        f"Python {platform.python_version()}",
+        "dataset": f"{args.train.parent.name}/{args.train.name} + {args.test.name}",
+        "sizes": {"pool": len(data.pool), "gold": len(data.gold), "test": len(data.test)},
+        "config": {**asdict(cfg), "quick": args.quick},
+        "llm_noise": asdict(noise),
+        "pending": pending,
+        "strategies": [],
+    }
+    try:
+        report["full_supervision"] = full_supervision_f(args, data, work)
+        fake = start_fake_llm(data.pool, noise, len(data.labels), cfg.batch)
+        try:
+            for strategy in chosen:
+                t0 = time.perf_counter()
+                sim = Simulation(data, cfg, strategy, work, fake.url)
+                result = sim.run(
+                    lambda name, p: print(
+                        f"[{name}] {p['decisions']} decisions: F {p.get('f')} "
+                        f"({p.get('texts')} texts, train {p['train_s']} s)"
+                        + (f" ERROR {p['error']}" if "error" in p else ""),
+                        flush=True,
+                    )
+                ).as_dict()
+                report["strategies"].append(result)
+                print(
+                    f"[{strategy.name}] done in {time.perf_counter() - t0:.0f} s"
+                    + (f"; ERROR {result['error']}" if result["error"] else ""),
+                    flush=True,
+                )
+        finally:
+            fake.stop()
+    finally:
+        if not args.keep_projects:
+            shutil.rmtree(work, ignore_errors=True)
+    report["wall_s"] = round(time.perf_counter() - started, 1)
+    return publish(args, report)
+
+
+def publish(args: argparse.Namespace, report: dict[str, Any]) -> int:
+    """Milestones, findings, JSON, chart, console table and (full runs) RESULTS.md."""
+    full_f = (report.get("full_supervision") or {}).get("f")
+    for result in report["strategies"]:
+        result["milestones"] = milestones(result, full_f)
+    report["findings"] = findings(report)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    png = args.out.with_suffix(".png")
+    charted = write_chart(report, png)
+    print(markdown_tables(report))
+    print(text_chart(report))
+    for f in report["findings"]:
+        print("-", f)
+    full_run = not report["config"]["quick"] and args.out == HERE / "out" / "loop.json"
+    if full_run:
+        if charted:
+            shutil.copyfile(png, HERE / "loop.png")
+        update_results_md(HERE / "RESULTS.md", results_section(report))
+    print(f"wrote {args.out}" + (f" and {png}" if charted else " (no matplotlib: no PNG)"))
+    failed = [r["strategy"] for r in report["strategies"] if r["error"]]
+    return 1 if failed or not report["strategies"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Figures of the loop benchmark: milestones, the markdown table, the chart, RESULTS.md."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+SECTION = "Loop"
+
+
+def decisions_to_reach(points: Sequence[dict[str, Any]], target: float) -> int | None:
+    """Decisions at the first scored point whose test F reaches `target` (None: not reached)."""
+    for p in points:
+        if p.get("f") is not None and p["f"] >= target:
+            return int(p["decisions"])
+    return None
+
+
+def milestones(result: dict[str, Any], full_f: float | None) -> dict[str, Any]:
+    points = result["points"]
+    out: dict[str, Any] = {"final_f": points[-1]["f"] if points else None}
+    if full_f:
+        for share in (90, 95):
+            out[f"to_{share}pct"] = decisions_to_reach(points, full_f * share / 100)
+    return out
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown_tables(report: dict[str, Any]) -> str:
+    """The F-against-decisions table and the per-strategy summary table."""
+    results = [r for r in report["strategies"] if r["points"]]
+    if not results:
+        return "(no strategy produced a scored point)\n"
+    marks = sorted({p["decisions"] for r in results for p in r["points"]})
+    head = "| decisions | " + " | ".join(r["strategy"] for r in results) + " |"
+    rule = "|---:|" + "---:|" * len(results)
+    rows = [head, rule]
+    for d in marks:
+        cells = []
+        for r in results:
+            p = next((p for p in r["points"] if p["decisions"] == d), None)
+            cells.append(_fmt(p["f"]) if p else "")
+        rows.append(f"| {d} | " + " | ".join(cells) + " |")
+    full = report.get("full_supervision") or {}
+    summary = [
+        "",
+        "| strategy | final F | to 90% | to 95% | texts | accepted / decisions | LLM calls "
+        "| tokens in / out | model proposals | wall s (train s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        m = r["milestones"]
+        c = r["counts"]
+        llm = r["llm"]
+        summary.append(
+            f"| {r['strategy']} | {_fmt(m['final_f'])} | {_fmt(m.get('to_90pct'))} "
+            f"| {_fmt(m.get('to_95pct'))} | {c.get('texts')} "
+            f"| {c.get('accept')} / {c.get('decisions')} | {llm.get('calls')} "
+            f"| {llm.get('tokens_in')} / {llm.get('tokens_out')} | {c.get('model_proposals')} "
+            f"| {r['wall_s']:.0f} ({r['train_s']:.0f}) |"
+        )
+    note = ""
+    if full.get("f"):
+        note = (
+            f"\nFull supervision F = {full['f']:.1f} ({full.get('source', '')}); "
+            "'to 90%/95%' = decisions at the first retrain whose test F reaches 90%/95% of it "
+            "(— = not within the budget).\n"
+        )
+    return "\n".join(rows + summary) + "\n" + note
+
+
+def write_chart(report: dict[str, Any], path: Path) -> bool:
+    """A PNG of F against decisions (matplotlib, the `bench` extra); False without it."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for r in report["strategies"]:
+        pts = [p for p in r["points"] if p.get("f") is not None]
+        if pts:
+            ax.plot(
+                [p["decisions"] for p in pts],
+                [p["f"] for p in pts],
+                marker="o",
+                label=r["strategy"],
+            )
+    full = (report.get("full_supervision") or {}).get("f")
+    if full:
+        for share, style in ((1.0, "-"), (0.95, "--"), (0.9, ":")):
+            ax.axhline(full * share, color="grey", linestyle=style, linewidth=0.8)
+        ax.text(0, full, f" full supervision {full:.1f}", va="bottom", fontsize=8, color="grey")
+    ax.set_xlabel("decisions (y/n answers)")
+    ax.set_ylabel("entity F on held-out test")
+    ax.set_title(f"nerloop loop benchmark ({report['dataset']})", fontsize=10)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def text_chart(report: dict[str, Any]) -> str:
+    """The same chart as text (plotext, installed with textual-plotext), for the console."""
+    import plotext as plt
+
+    plt.clear_figure()
+    plt.plotsize(80, 20)
+    for r in report["strategies"]:
+        pts = [p for p in r["points"] if p.get("f") is not None]
+        if pts:
+            plt.plot([p["decisions"] for p in pts], [p["f"] for p in pts], label=r["strategy"])
+    plt.xlabel("decisions")
+    plt.ylabel("F")
+    plt.theme("clear")
+    return re.sub(r"\x1b\[[0-9;]*m", "", str(plt.build()))
+
+
+def results_section(report: dict[str, Any]) -> str:
+    cfg = report["config"]
+    noise = report["llm_noise"]
+    lines = [
+        f"## {SECTION}",
+        "",
+        f"Command: `{report['command']}`  ",
+        f"Date: {report['date']}; machine: {report['machine']}; "
+        f"total wall time {report['wall_s'] / 60:.1f} min.",
+        "",
+        f"Dataset {report['dataset']}: pool {report['sizes']['pool']} texts (spans hidden), "
+        f"gold split {report['sizes']['gold']} (model selection), test {report['sizes']['test']} "
+        "(scored here only). Simulated LLM (loopback server): recall "
+        f"{noise['recall']}, {noise['invented']} invented spans a text, {noise['surface']:.0%} "
+        f"surface noise; {'one request a text (batch)' if cfg['batch'] else 'one request a label'}"
+        f". Annotator accepts iff span and label equal gold. Budget {cfg['budget']} decisions, "
+        f"retrain and score at {', '.join(map(str, cfg['points']))} decisions (max_steps "
+        f"{cfg['max_steps']} each), chunks of "
+        f"{cfg['chunk']} texts.",
+        "",
+        "F on test (x100) against decisions:",
+        "",
+        markdown_tables(report),
+    ]
+    if report.get("pending"):
+        lines += ["Pending: " + "; ".join(report["pending"]), ""]
+    if report.get("findings"):
+        lines += ["Findings:", "", *[f"- {f}" for f in report["findings"]], ""]
+    lines += ["![F against decisions](loop.png)", ""]
+    return "\n".join(lines)
+
+
+def update_results_md(path: Path, section: str) -> None:
+    """Replace (or append) the `## Loop` section of RESULTS.md, leaving other sections alone."""
+    text = path.read_text("utf-8") if path.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^## {SECTION}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section.rstrip() + "\n\n", text)
+    else:
+        text = text.rstrip() + "\n\n" + section.rstrip() + "\n"
+    path.write_text(text.rstrip() + "\n", "utf-8")

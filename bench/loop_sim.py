@@ -1,0 +1,295 @@
+"""One strategy of the loop benchmark, run through nerloop's own code paths.
+
+Per strategy: a fresh project (real store, gold imported by the real importer); texts come from
+the pool in chunks; when a chunk arrives the proposers cover it (the real `LLMProposer` over HTTP
+to the loopback fake server, with alignment; the real model proposer when the strategy has the
+model in the loop); the simulated annotator answers through the real `Queue` and `Session`
+(one all-labels pass; each question answered is one decision) and accepts a question if and
+only if its span and label equal a gold span of the text; every `retrain_every` decisions the
+real training runner trains a model (a separate process, `max_steps` capped), which is scored
+on the held-out test records and, with the model in the loop, proposes on the next chunks.
+
+Chunks, not the whole pool at once: the queue's all-labels pass walks one label over every pool
+text before the next label, so with the whole pool imported no text would be reviewed for every
+label within a budget of a few thousand decisions and the `complete` policy could never apply.
+Importing texts a chunk at a time is the "finish a text's label passes before moving on" way of
+working DESIGN.md describes. Proposers cover a chunk eagerly, before any of it is asked, so that
+the same span from the LLM and the model is one question (the queue merges open proposals of
+one span; a proposal arriving after its span was answered would be asked again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loop_data import Dataset, GoldSet, make_project
+
+from nerloop.core.evaluate import predict, score_spans
+from nerloop.core.project import DB_FILE, Project
+from nerloop.core.prompts import FewShot
+from nerloop.core.proposers.llm import LLMProposer
+from nerloop.core.queue import Queue
+from nerloop.core.records import StoredText, input_hash
+from nerloop.core.session import Session, spacy_tokenizer
+from nerloop.core.training.data import Policy
+from nerloop.core.training.runner import train
+
+if TYPE_CHECKING:
+    from nerloop.core.proposers.model import ModelProposer
+
+ANNOTATOR = "simulated"
+
+
+@dataclass(frozen=True, slots=True)
+class Strategy:
+    name: str
+    policy: Policy
+    model: bool = False
+    """The latest model proposes too (its proposals asked in informativeness order)."""
+    fewshot: bool = False
+    """LLM prompts carry few-shot examples retrieved from the accepted answers."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoopConfig:
+    budget: int
+    """Decisions (questions answered) per strategy."""
+    retrain_every: int
+    """Decisions between two trainings (each scored on test)."""
+    max_steps: int
+    chunk: int
+    """Texts taken from the pool at a time."""
+    batch: bool
+    """One LLM request per text for all labels (else one per text and label)."""
+    points: tuple[int, ...] = ()
+    """Decision counts at which to retrain and score; by default every `retrain_every`."""
+
+    concurrency: int = 1
+    """LLM requests in flight. 1 keeps runs repeatable: the queue asks in proposal id order, and
+    with concurrent requests the ids follow the order the answers happen to arrive in."""
+
+    def __post_init__(self) -> None:
+        if not self.points:
+            marks = list(range(self.retrain_every, self.budget + 1, self.retrain_every))
+            if not marks or marks[-1] != self.budget:
+                marks.append(self.budget)
+            object.__setattr__(self, "points", tuple(marks))
+
+
+@dataclass
+class StrategyResult:
+    strategy: Strategy
+    points: list[dict[str, Any]] = field(default_factory=list)
+    llm: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)
+    wall_s: float = 0.0
+    train_s: float = 0.0
+    llm_s: float = 0.0
+    """Time in LLM requests (HTTP to the loopback server, parsing, alignment, storing)."""
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy.name,
+            "policy": self.strategy.policy,
+            "model_in_loop": self.strategy.model,
+            "fewshot": self.strategy.fewshot,
+            "points": self.points,
+            "llm": self.llm,
+            "counts": self.counts,
+            "wall_s": round(self.wall_s, 1),
+            "train_s": round(self.train_s, 1),
+            "llm_s": round(self.llm_s, 1),
+            "error": self.error,
+        }
+
+
+def fewshot_adapter(project: Project) -> Callable[[StoredText, Sequence[str]], list[FewShot]]:
+    """Retriever examples -> prompt examples (the glue core does not have yet)."""
+    from nerloop.core.retrieval import Retriever
+
+    retriever = Retriever.from_settings(project.store, project.settings)
+
+    def examples_for(text: StoredText, labels: Sequence[str]) -> list[FewShot]:
+        by_text: dict[int, tuple[str, list[tuple[str, str]]]] = {}
+        for label in labels:
+            for ex in retriever.examples_for(text, label):
+                entry = by_text.setdefault(ex.text_id, (ex.text, []))
+                entry[1].extend((label, sub) for sub in ex.answers)
+        ranked = list(by_text.values())[: project.settings.fewshot_k]
+        return [FewShot(t, tuple(spans)) for t, spans in ranked]
+
+    return examples_for
+
+
+def model_proposer(project: Project) -> ModelProposer | None:
+    """The project's model proposer (the promoted model), or None before the first model."""
+    from nerloop.core.proposers.model import ModelProposer
+
+    return ModelProposer.from_project(project)
+
+
+class Simulation:
+    """The state of one strategy's run."""
+
+    def __init__(
+        self, data: Dataset, cfg: LoopConfig, strategy: Strategy, workdir: Path, llm_url: str
+    ) -> None:
+        self.data = data
+        self.cfg = cfg
+        self.strategy = strategy
+        settings: dict[str, object] = {
+            "llm_base_url": llm_url,
+            "llm_model": "fake-model",
+            "llm_batch": cfg.batch,
+            "llm_concurrency": cfg.concurrency,
+            "llm_max_retries": 2,
+            "policy": strategy.policy,
+            "retrain_every": 0,  # the benchmark trains at fixed decision counts itself
+            "train_max_steps": cfg.max_steps,
+            "fewshot_k": 3 if strategy.fewshot else 0,
+        }
+        self.project = make_project(workdir / strategy.name.replace("/", "-"), data, settings)
+        self.store = self.project.store
+        examples = fewshot_adapter(self.project) if strategy.fewshot else None
+        self.llm = LLMProposer.from_project(self.project, examples_for=examples)
+        self.model: ModelProposer | None = None
+        self.queue = Queue(
+            self.project.path / DB_FILE,
+            self.project.taxonomy,
+            self.project.settings,
+            ANNOTATOR,
+            proposers=[self.llm],
+        )
+        self.session = Session(self.store, self.queue, spacy_tokenizer(self.project.nlp))
+        self.gold: dict[str, GoldSet] = data.pool_gold
+        self.next_text = 0
+        self.decisions = 0
+        self.counts = {"accept": 0, "reject": 0, "texts": 0, "model_proposals": 0}
+        self.result = StrategyResult(strategy)
+        self.f_in_use: float | None = None
+
+    # -- the pool, a chunk at a time ---------------------------------------------------------
+
+    def feed_chunk(self) -> bool:
+        """Import the next chunk and let the proposers cover it; False when the pool is empty."""
+        records = self.data.pool[self.next_text : self.next_text + self.cfg.chunk]
+        if not records:
+            return False
+        self.next_text += len(records)
+        self.store.bulk_add_texts(r.text for r in records)
+        texts = [self.store.text_by_hash(input_hash(r.text)) for r in records]
+        stored = [t for t in texts if t is not None]
+        ids = [t.id for t in stored]
+        labels = self.llm.labels()
+        t0 = time.perf_counter()
+        summary = asyncio.run(self.llm.run([(t, labels) for t in stored], batch=self.cfg.batch))
+        self.result.llm_s += time.perf_counter() - t0
+        if summary.errors:
+            raise RuntimeError(f"LLM errors on a chunk: {dict(summary.error_messages)}")
+        for label in labels:
+            self.store.mark_covered(label, "llm", ids)
+        if self.model is not None:
+            proposals = self.model.propose_all(stored)
+            self.store.add_proposals(proposals)
+            for label in self.model.labels():
+                self.store.mark_covered(label, "model", ids)
+            self.counts["model_proposals"] += len(proposals)
+        self.counts["texts"] += len(stored)
+        return True
+
+    # -- the annotator -----------------------------------------------------------------------
+
+    def annotate_until(self, target: int) -> bool:
+        """Answer questions until `target` decisions; False when the pool ran out first."""
+        while self.decisions < target:
+            shown = self.session.current()
+            if shown is None:
+                fetch = self.queue.fetch(None, n=32, held=self.session.held())
+                self.session.add_tasks(fetch.tasks)
+                if fetch.tasks or fetch.empty is None:
+                    continue
+                if fetch.empty.reason not in ("finished", "no_source", "no_texts"):
+                    raise RuntimeError(f"queue: {fetch.empty.message}")
+                if not self.feed_chunk():
+                    return False
+                continue
+            text = shown.task.text.text
+            ok = (shown.start, shown.end, shown.question.label) in self.gold[text]
+            self.session.answer("accept" if ok else "reject")
+            self.counts["accept" if ok else "reject"] += 1
+            self.decisions += 1
+        return True
+
+    # -- training and scoring ----------------------------------------------------------------
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Train on the answers so far (real runner, separate process), score on test."""
+        started = time.perf_counter()
+        row = train(
+            self.project,
+            max_steps=self.cfg.max_steps,
+            policy=self.strategy.policy,
+            purpose="retrain",
+            nice=0,  # measured wall time: compete for the CPU like an interactive run
+        )
+        train_s = time.perf_counter() - started
+        self.result.train_s += train_s
+        point: dict[str, Any] = {
+            "decisions": self.decisions,
+            "texts": self.counts["texts"],
+            "accepted": self.counts["accept"],
+            "train_s": round(train_s, 1),
+        }
+        if row["status"] != "done":
+            point["error"] = str(row["scores"].get("error", row["status"]))[:300]
+            point["f"] = 0.0
+            return point
+        import spacy
+
+        nlp = spacy.load(row["model_path"])
+        texts = {i: r.text for i, r in enumerate(self.data.test)}
+        gold = {i: list(r.spans) for i, r in enumerate(self.data.test)}
+        scores = score_spans(gold, predict(nlp, texts), self.data.labels, texts.keys())
+        counts = row.get("counts") or {}
+        point.update(
+            f=round(100 * scores["overall"]["f"], 2),
+            p=round(100 * scores["overall"]["p"], 2),
+            r=round(100 * scores["overall"]["r"], 2),
+            gold_f=round(100 * float(row["scores"]["gold"]["overall"]["f"]), 2),
+            train_texts=counts.get("train_texts"),
+            complete_texts=counts.get("complete_texts"),
+            promoted=row["promoted"],
+        )
+        if row["promoted"]:
+            self.f_in_use = point["f"]
+        # The model a project would be using now: the latest one that scored no worse on gold.
+        point["f_in_use"] = self.f_in_use
+        if self.strategy.model:
+            self.model = model_proposer(self.project)
+        return point
+
+    def run(self, on_point: Callable[[str, dict[str, Any]], None]) -> StrategyResult:
+        started = time.perf_counter()
+        try:
+            for target in self.cfg.points:
+                more = self.annotate_until(target)
+                point = self.checkpoint()
+                self.result.points.append(point)
+                on_point(self.strategy.name, point)
+                if not more:
+                    break
+        except Exception as exc:  # one strategy failing must not lose the others' figures
+            self.result.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.session.close()
+        self.result.llm = self.store.llm_stats()
+        self.result.counts = dict(self.counts, decisions=self.decisions)
+        self.result.wall_s = time.perf_counter() - started
+        self.project.close()
+        return self.result
