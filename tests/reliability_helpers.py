@@ -7,12 +7,14 @@ on sys.path) and bench/soak.py adds tests/ to sys.path.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +147,23 @@ def seed_project(path: Path, n_texts: int = 40, n_gold: int = 4) -> Path:
     return path
 
 
+def annotation_project(path: Path, n_texts: int = 200) -> Path:
+    """A project ready to annotate: `n_texts` pool texts, an llm proposal of PRICE and of
+    LOCATION on each (stored, as `nerloop propose` would leave them), and a rule label
+    (COMMODITY) whose proposals the queue makes while annotators work."""
+    project = init_project(path)
+    try:
+        tmp = path.parent / f"{path.name}-texts.jsonl"
+        import_file(project, write_jsonl(tmp, [{"text": heard(i)} for i in range(n_texts)]))
+        tmp.unlink()
+        ids = [t.id for t in project.store.iter_texts("pool")]
+        llm_proposals(project, ids, "PRICE")
+        llm_proposals(project, ids, "LOCATION")
+    finally:
+        project.close()
+    return path
+
+
 def snapshot(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the data tables, in rowid order (opened read-only, so taking it changes
     nothing)."""
@@ -219,3 +238,173 @@ def live_answers(db_path: Path) -> list[dict[str, Any]]:
         return [dict(r) for r in rows]
     finally:
         conn.close()
+
+
+# -- annotator processes and their side logs --------------------------------------------------
+
+
+def annotator_cmd(project: Path, annotator: str, log: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        str(ANNOTATOR_SCRIPT),
+        "--project",
+        str(project),
+        "--annotator",
+        annotator,
+        "--log",
+        str(log),
+        *extra,
+    ]
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The side log's events; a torn last line (killed mid-write) is not a claim, so dropped."""
+    if not path.exists():
+        return []
+    events = []
+    lines = path.read_text("utf-8").split("\n")
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            assert i == len(lines) - 1, f"{path}: line {i + 1} is torn but not the last"
+    return events
+
+
+def wait_for_log(path: Path, ev: str, count: int = 1, timeout: float = 120.0) -> bool:
+    """Wait until the log holds `count` events of kind `ev` (polling; never asserts time)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if sum(1 for e in read_log(path) if e["ev"] == ev) >= count:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+class LogCheck:
+    """What the side logs claim, checked against the database."""
+
+    def __init__(self, db_path: Path, logs: list[Path], kills: int = 0) -> None:
+        self.events = [e for p in logs for e in read_log(p)]
+        conn = sqlite3.connect(str(db_path))
+        conn.row_factory = sqlite3.Row
+        try:
+            self.rows = {
+                r["id"]: dict(r)
+                for r in conn.execute(
+                    "SELECT id, proposal_id, annotator, answer, undoes FROM answers"
+                )
+            }
+            self.integrity = str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+        finally:
+            conn.close()
+        self.kills = kills
+
+    @property
+    def answers(self) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["ev"] == "answer"]
+
+    @property
+    def undos(self) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["ev"] == "undo"]
+
+    def missing(self) -> list[str]:
+        """Logged answers and undos that are not in the database as logged."""
+        undone = {r["undoes"] for r in self.rows.values() if r["undoes"] is not None}
+        bad = []
+        for e in self.answers:
+            assert e["answer_ids"], e
+            for aid, pid in zip(e["answer_ids"], e["proposal_ids"], strict=True):
+                row = self.rows.get(aid)
+                if row is None or (row["proposal_id"], row["annotator"], row["answer"]) != (
+                    pid,
+                    e["annotator"],
+                    e["kind"],
+                ):
+                    bad.append(f"answer {aid} ({e['kind']} of proposal {pid}): {row}")
+        for e in self.undos:
+            bad.extend(f"undo of answer {aid}" for aid in e["answer_ids"] if aid not in undone)
+        return bad
+
+    def answered_twice(self) -> dict[int, int]:
+        """Proposals with more than one live answer (overlap is off: each is asked once)."""
+        undone = {r["undoes"] for r in self.rows.values() if r["undoes"] is not None}
+        live: dict[int, int] = {}
+        for r in self.rows.values():
+            if r["answer"] != "undo" and r["id"] not in undone:
+                live[r["proposal_id"]] = live.get(r["proposal_id"], 0) + 1
+        return {p: n for p, n in live.items() if n > 1}
+
+    def unlogged(self, annotators: set[str]) -> int:
+        """Answer rows of these annotators that no log line claims: at most the one in flight
+        at each kill (committed, then killed before its line was written)."""
+        logged = {a for e in self.events if e["ev"] in ("answer",) for a in e["answer_ids"]}
+        undone_logged = {a for e in self.undos for a in e["answer_ids"]}
+        n = 0
+        for r in self.rows.values():
+            if r["annotator"] not in annotators:
+                continue
+            if r["answer"] == "undo":
+                n += r["undoes"] not in undone_logged
+            else:
+                n += r["id"] not in logged
+        return n
+
+
+# -- the real app on a pseudo-terminal --------------------------------------------------------
+
+
+class TuiProcess:
+    """`reliability_annotator.py --mode tui` (the real Textual app) on a pseudo-terminal of
+    80x24. The output is drained by a thread (a full pty would block the app's writes)."""
+
+    def __init__(self, project: Path, annotator: str, log: Path) -> None:
+        import fcntl
+        import pty
+        import struct
+        import termios
+        import threading
+
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
+        env.pop("TEXTUAL", None)
+        self.proc = subprocess.Popen(
+            annotator_cmd(project, annotator, log, "--mode", "tui"),
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.master = master
+        self.screen = bytearray()
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.screen += chunk
+            del self.screen[:-200_000]
+
+    def send(self, keys: str) -> None:
+        os.write(self.master, keys.encode())
+
+    def kill(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        with contextlib.suppress(OSError):
+            os.close(self.master)
+        self._reader.join(timeout=5)
