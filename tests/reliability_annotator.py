@@ -137,8 +137,8 @@ def run_tui(project: Project, args: argparse.Namespace, log: SideLog) -> str:
         if given is not None and pane.session.answered < before:
             log.write("undo", kind=given[0], answer_ids=given[1])
 
-    AnnotatePane.action_answer = action_answer  # type: ignore[method-assign]
-    AnnotatePane.action_undo = action_undo  # type: ignore[method-assign]
+    AnnotatePane.action_answer = action_answer  # type: ignore[method-assign,assignment]
+    AnnotatePane.action_undo = action_undo  # type: ignore[method-assign,assignment]
     app = create_app(project, args.annotator)
     log.write("start", session=app.session.session_id)
     app.run()
