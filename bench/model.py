@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (BLAS threads are set before numpy is imported)
 """Benchmark of the trained ner: accuracy, speed, latency and size, and the training policy.
 
     .venv/bin/python bench/model.py                       # MIT Movie, both configs
@@ -23,6 +24,15 @@ Writes bench/out/model.json and prints a summary. Not part of the test suite.
 """
 
 from __future__ import annotations
+
+import os
+
+# One BLAS thread: a tiny model's matrix products are far too small to gain from threads, and on
+# a shared machine the thread hand-offs make one-text latency 4-5x worse (measured: median
+# 7.4 ms with the default threads vs 1.8 ms with one, same model, same load). Set before numpy
+# is imported. `nerloop` sets the same for its training worker.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 import argparse
 import contextlib
@@ -111,48 +121,62 @@ def train_model(
     return spacy.load(out / "model-best"), seconds
 
 
-def measure(nlp: Any, test: list[tuple[str, list[Span]]], model_dir: Path) -> dict[str, Any]:
+def accuracy(nlp: Any, test: list[tuple[str, list[Span]]]) -> dict[str, float]:
     texts = [t for t, _ in test]
     labels = sorted({s.label for _, spans in test for s in spans})
     gold = {i: spans for i, (_, spans) in enumerate(test)}
     pred = predict(nlp, dict(enumerate(texts)))
     overall = score_spans(gold, pred, labels, gold.keys())["overall"]
-    words = sum(len(t.split()) for t in texts)
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        for _doc in nlp.pipe(texts, batch_size=1000):
-            pass
-        best = min(best, time.perf_counter() - t0)
-    for _ in range(20):
-        nlp(SHORT_TEXT)
-    lat = []
-    for _ in range(300):
-        t0 = time.perf_counter()
-        nlp(SHORT_TEXT)
-        lat.append((time.perf_counter() - t0) * 1000)
-    lat.sort()
-    size = sum(p.stat().st_size for p in model_dir.rglob("*") if p.is_file())
-    zbuf = io.BytesIO()
-    with zipfile.ZipFile(zbuf, "w", zipfile.ZIP_DEFLATED) as z:
-        for p in model_dir.rglob("*"):
-            if p.is_file():
-                z.write(p, p.relative_to(model_dir))
     return {
         "f": round(overall["f"] * 100, 2),
         "p": round(overall["p"] * 100, 2),
         "r": round(overall["r"] * 100, 2),
-        "words_per_s": round(words / best),
-        "latency_ms_median": round(statistics.median(lat), 3),
-        "latency_ms_p99": round(lat[int(len(lat) * 0.99) - 1], 3),
-        "size_mb": round(size / 1e6, 2),
-        "zipped_mb": round(len(zbuf.getvalue()) / 1e6, 2),
     }
+
+
+def disk_size(model_dir: Path) -> dict[str, float]:
+    size = sum(p.stat().st_size for p in model_dir.rglob("*") if p.is_file())
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in sorted(model_dir.rglob("*")):
+            if p.is_file():
+                z.write(p, p.relative_to(model_dir))
+    return {"size_mb": round(size / 1e6, 2), "zipped_mb": round(len(zbuf.getvalue()) / 1e6, 2)}
+
+
+def speed(models: dict[str, Any], texts: list[str], rounds: int = 5) -> dict[str, dict[str, Any]]:
+    """Words/s and one-text latency of each model, measured in alternation (round-robin, best
+    of `rounds`) so that load from other processes on a shared machine hits all models alike."""
+    words = sum(len(t.split()) for t in texts)
+    best = dict.fromkeys(models, float("inf"))
+    lat: dict[str, list[float]] = {name: [] for name in models}
+    for nlp in models.values():
+        for _ in range(20):
+            nlp(SHORT_TEXT)
+    for _ in range(rounds):
+        for name, nlp in models.items():
+            t0 = time.perf_counter()
+            for _doc in nlp.pipe(texts, batch_size=1000):
+                pass
+            best[name] = min(best[name], time.perf_counter() - t0)
+            for _ in range(100):
+                t1 = time.perf_counter()
+                nlp(SHORT_TEXT)
+                lat[name].append((time.perf_counter() - t1) * 1000)
+    out = {}
+    for name in models:
+        ms = sorted(lat[name])
+        out[name] = {
+            "words_per_s": round(words / best[name]),
+            "latency_ms_median": round(statistics.median(ms), 3),
+            "latency_ms_p99": round(ms[max(0, int(len(ms) * 0.99) - 1)], 3),
+        }
+    return out
 
 
 def full_supervision(
     name: str, config_text: str, train: list, test: list, work: Path, max_steps: int
-) -> dict[str, Any]:
+) -> tuple[Any, dict[str, Any]]:
     nlp0 = spacy.blank("en")
     labels = {s.label for _, spans in train for s in spans}
     train_docs, dev_docs = [], []
@@ -166,10 +190,11 @@ def full_supervision(
         flush=True,
     )
     nlp, seconds = train_model(config_text, train_docs, dev_docs, work / name, max_steps)
-    figures = measure(nlp, test, work / name / "output" / "model-best")
+    model_dir = work / name / "output" / "model-best"
+    figures: dict[str, Any] = {**accuracy(nlp, test), **disk_size(model_dir)}
     figures["train_seconds"] = round(seconds, 1)
     print(f"[{name}] {figures}", flush=True)
-    return figures
+    return nlp, figures
 
 
 def hash_text(text: str) -> int:
@@ -238,7 +263,7 @@ def policy_experiment(
         nlp, seconds = train_model(
             template_text(), train_docs, dev_docs, work / f"policy-{policy}", max_steps
         )
-        figures = measure(nlp, test, work / f"policy-{policy}" / "output" / "model-best")
+        figures = accuracy(nlp, test)
         results[policy] = {
             "f": figures["f"],
             "p": figures["p"],
@@ -259,6 +284,13 @@ def main() -> int:
     parser.add_argument("--only", choices=("default", "project", "none"), default=None)
     parser.add_argument("--policy", action="store_true", help="run the policy experiment too")
     parser.add_argument("--decisions", type=int, default=1500)
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="also train and measure this config (a variant to compare)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "out" / "model.json")
     args = parser.parse_args()
     from nerloop.core.training.config import template_text
@@ -279,9 +311,20 @@ def main() -> int:
     }
     try:
         configs = {"default": default_config_text(), "project": template_text()}
+        for spec in args.config:
+            name, _, path = spec.partition("=")
+            configs[name] = Path(path).read_text("utf-8")
+        models: dict[str, Any] = {}
         for name, text in configs.items():
-            if args.only in (None, name):
-                result[name] = full_supervision(name, text, train, test, work, args.max_steps)
+            if args.only in (None, name) or name not in ("default", "project"):
+                models[name], result[name] = full_supervision(
+                    name, text, train, test, work, args.max_steps
+                )
+        if models:
+            print("measuring speed ...", flush=True)
+            for name, figures in speed(models, [t for t, _ in test]).items():
+                result[name].update(figures)
+                print(f"[{name}] {result[name]}", flush=True)
         if "default" in result and "project" in result:
             d, p = result["default"], result["project"]
             result["speedup"] = round(p["words_per_s"] / d["words_per_s"], 2)

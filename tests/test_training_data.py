@@ -57,7 +57,7 @@ def test_accept_reject_and_missing(project: Project, text_id: int) -> None:
     assert not ann.complete  # LOCATION was never asked about
     nlp = spacy.blank("en")
     for policy in ("missing", "complete"):  # not complete: the policy changes nothing
-        doc = annotation_doc(nlp, ann, policy)  # type: ignore[arg-type]
+        doc = annotation_doc(nlp, ann, policy)
         assert iob(doc) == [
             "?",
             "?",

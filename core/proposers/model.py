@@ -43,7 +43,8 @@ BATCH = 64
 
 
 class _Scored(Protocol):
-    score: float | None
+    @property
+    def score(self) -> float | None: ...
 
 
 T = TypeVar("T", bound=_Scored)

@@ -242,7 +242,15 @@ def start_training(
         # an open file stays readable after that.
         progress = open(progress_path, encoding="utf-8")  # noqa: SIM115 (closed by close())
         worker_log = open(tmp / "worker.log", "w+", encoding="utf-8")  # noqa: SIM115
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+        # One BLAS thread: the model's matrices are small, and threads only add contention on a
+        # machine shared with annotators (bench/model.py measures the same setting).
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+        }
         process = subprocess.Popen(
             [
                 sys.executable,

@@ -12,6 +12,7 @@ from nerloop.tui.cli import (
     llm_cmds,  # noqa: F401  (registers propose)
     project_cmds,  # noqa: F401  (registers init, stats, taxonomy)
     retrieval_cmds,  # noqa: F401  (registers embed)
+    train_cmds,  # noqa: F401  (registers train, evaluate, package)
 )
 from nerloop.tui.cli.base import main
 

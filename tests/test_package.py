@@ -1,0 +1,108 @@
+"""`nerloop train` and `nerloop package` from the command line: the wheel installs with pip and
+`spacy.load(name)` gives the trained ner plus the rules, without nerloop."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from conftest import TAXONOMY
+from training_fixtures import add_answered, add_gold, samples
+
+from nerloop.core.package import package_name
+from nerloop.core.project import Project
+from nerloop.tui.cli import main
+
+
+def cli(*args: object) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("pkg")
+    (root / "tax.toml").write_text(TAXONOMY, "utf-8")
+    project = Project.init(root / "heards", root / "tax.toml")
+    data = samples(120, seed=7)
+    add_answered(project, data[:100])
+    add_gold(project, data[100:])
+    project.close()
+    result = cli("train", "-p", root / "heards", "--max-steps", 80, "--json")
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.output)
+    assert run["status"] == "done" and run["promoted"]
+    yield root / "heards"
+
+
+def test_train_cli_reports_progress_and_evaluate_cli_scores(trained_dir: Path) -> None:
+    # A second run, human output: progress lines and the per-label table.
+    result = cli("train", "-p", trained_dir, "--max-steps", 10)
+    assert result.exit_code == 0, result.output
+    assert "data " in result.output and "step " in result.output and "gold " in result.output
+    assert "run 2 done" in result.output
+    result = cli("evaluate", "-p", trained_dir, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["gold_texts"] == 20 and report["model"]["labels"].keys() == {"PRICE", "LOCATION"}
+    text = cli("evaluate", "-p", trained_dir)
+    assert text.exit_code == 0 and "PRICE" in text.output and "overall" in text.output
+
+
+def test_package_installs_and_loads_with_spacy(trained_dir: Path, tmp_path: Path) -> None:
+    result = cli("package", tmp_path / "dist", "-p", trained_dir, "--version", "1.2.3")
+    assert result.exit_code == 0, result.output
+    wheel = tmp_path / "dist" / "en_heards-1.2.3" / "dist" / "en_heards-1.2.3-py3-none-any.whl"
+    assert wheel.exists() and str(wheel) in result.output
+    assert wheel.stat().st_size <= 6_000_000
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    # A fresh interpreter that cannot import nerloop: the package must need spaCy only.
+    probe = (
+        "import sys, json, spacy\n"
+        "sys.modules['nerloop'] = None\n"
+        "nlp = spacy.load('en_heards')\n"
+        "doc = nlp('heard wheat bid 250 usd/t fob rouen march')\n"
+        "print(json.dumps({'pipes': nlp.pipe_names, 'version': nlp.meta['version'],"
+        " 'ents': [[e.text, e.label_] for e in doc.ents]}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    loaded = json.loads(out.stdout)
+    assert loaded["pipes"] == ["ner", "rules"] and loaded["version"] == "1.2.3"
+    ents = {tuple(e) for e in loaded["ents"]}
+    assert ("wheat", "COMMODITY") in ents and ("fob", "INCOTERM") in ents  # the rules
+    assert ("250 usd/t", "PRICE") in ents  # the trained ner
+
+
+def test_package_without_a_model_is_a_clear_error(project: Project, tmp_path: Path) -> None:
+    result = cli("package", tmp_path / "dist", "-p", project.path)
+    assert result.exit_code == 1 and "no trained model yet" in result.output
+
+
+def test_package_names() -> None:
+    assert package_name("Heards-2") == "heards_2"
+    assert package_name("2024 project") == "nerloop_2024_project"

@@ -1,0 +1,241 @@
+"""`nerloop train`, `nerloop evaluate` and `nerloop package`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nerloop.tui.cli.base import UserError, main, open_project, project_option, user_errors
+
+EXIT_INTERRUPTED = 130
+
+
+def _pct(value: float | None) -> str:
+    return "    -" if value is None else f"{value * 100:5.1f}"
+
+
+def _progress_line(event: dict[str, Any]) -> str | None:
+    kind = event.get("event")
+    if kind == "data":
+        c = event["counts"]
+        ents = ", ".join(f"{k} {v}" for k, v in c["entities"].items()) or "none"
+        return (
+            f"data     {c['train_texts']} train texts ({c['complete_texts']} complete), "
+            f"{c['dev_texts']} dev; policy {c['policy']}; entities: {ents}"
+        )
+    if kind == "eval":
+        loss = sum(event["losses"].values())
+        return (
+            f"step {event['step']:>6}  epoch {event['epoch']:>3}  loss {loss:10.2f}  "
+            f"dev F {_pct(event['scores'].get('ents_f'))}"
+        )
+    if kind == "gold":
+        s = event["scores"]
+        if not s["texts"]:
+            return "gold     no finished gold texts: the model is not scored"
+        return f"gold     F {_pct(s['overall']['f'])} on {s['texts']} gold texts"
+    return None
+
+
+@main.command("train")
+@project_option
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON when it ends.")
+@click.option(
+    "--max-steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Optimiser steps at most (default: the train_max_steps setting).",
+)
+@click.option(
+    "--policy",
+    type=click.Choice(["missing", "complete"]),
+    default=None,
+    help="Uncovered tokens of fully reviewed texts: O (complete) or unknown (missing). "
+    "Default: the policy setting.",
+)
+@user_errors
+def train_cmd(project_dir: Path, as_json: bool, max_steps: int | None, policy: str | None) -> None:
+    """Train the ner on the answers, in a separate process, and show its progress.
+
+    Accepted answers are entities, rejected ones are negatives, and the gold texts are the
+    test set. The model goes to PROJECT/models/run-N and is used (promoted) if it scores no
+    worse on gold than the one in use. Ctrl-C cancels the run and leaves nothing behind.
+
+    \b
+    Example:
+      nerloop train -p heards
+      nerloop train -p heards --max-steps 500 --json | jq .scores.gold.overall
+    """
+    from nerloop.core.training.data import TrainingDataError
+    from nerloop.core.training.runner import TrainingBusyError, train
+
+    project = open_project(project_dir)
+
+    def show(event: dict[str, Any]) -> None:
+        line = _progress_line(event)
+        if line is not None and not as_json:
+            click.echo(line)
+
+    try:
+        row = train(project, on_event=show, max_steps=max_steps, policy=policy)
+    except KeyboardInterrupt:
+        click.echo("cancelled: nothing was kept", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except (TrainingBusyError, TrainingDataError) as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        project.close()
+    summary = {
+        k: row[k] for k in ("id", "status", "purpose", "promoted", "model_path", "counts", "scores")
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    if row["status"] != "done":
+        raise UserError(
+            f"training run {row['id']} {row['status']}: {row['scores'].get('error', '')}"
+        )
+    if not as_json:
+        gold = row["scores"].get("gold") or {}
+        click.echo(
+            f"run {row['id']} done: {row['model_path']} "
+            + (
+                "(in use)"
+                if row["promoted"]
+                else "(not used: the model in use scores better on gold)"
+            )
+        )
+        if gold.get("texts"):
+            click.echo(_label_table({"model": gold}))
+
+
+def _label_table(reports: dict[str, dict[str, Any] | None]) -> str:
+    """Per label P/R/F of each source, labels as rows."""
+    sources = [name for name, rep in reports.items() if rep]
+    labels: list[str] = []
+    for name in sources:
+        for label in reports[name]["labels"]:  # type: ignore[index]
+            if label not in labels:
+                labels.append(label)
+    head = f"{'label':<16}" + "".join(f"{name + ' P/R/F':>21}" for name in sources)
+    lines = [head]
+    for label in [*labels, "overall"]:
+        cells = []
+        for name in sources:
+            rep = reports[name]
+            assert rep is not None
+            s = rep["overall"] if label == "overall" else rep["labels"].get(label)
+            cells.append(
+                f"{'-':>21}"
+                if s is None
+                else f"{_pct(s['p'])} {_pct(s['r'])} {_pct(s['f'])}".rjust(21)
+            )
+        lines.append(f"{label:<16}" + "".join(cells))
+    return "\n".join(lines)
+
+
+@main.command("evaluate")
+@project_option
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@click.option(
+    "--curve",
+    is_flag=True,
+    help="Also train on 25/50/75/100% of the answers and score each model on gold.",
+)
+@click.option(
+    "--max-steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Steps per learning-curve run (default: the train_max_steps setting).",
+)
+@user_errors
+def evaluate_cmd(project_dir: Path, as_json: bool, curve: bool, max_steps: int | None) -> None:
+    """Precision, recall and F per label on the gold texts: model, rules and LLM side by side.
+
+    The model is the one in use; the rules are scored on rule labels; the LLM on its stored
+    proposals for the gold texts it was asked about (`nerloop propose --gold`). Spans count
+    when their offsets and label match exactly.
+
+    \b
+    Example:
+      nerloop evaluate -p heards
+      nerloop evaluate -p heards --curve --json > curve.json
+    """
+    from nerloop.core.evaluate import evaluate_project, learning_curve
+    from nerloop.core.training.data import TrainingDataError
+    from nerloop.core.training.runner import TrainingBusyError
+
+    project = open_project(project_dir)
+    try:
+        report = evaluate_project(project)
+        if curve:
+
+            def show(event: dict[str, Any]) -> None:
+                if event.get("event") == "done" and not as_json:
+                    gold = event["scores"]["gold"]
+                    texts = event["counts"]["train_texts"]
+                    click.echo(
+                        f"curve    {event['fraction']:>4.0%} of the answers: {texts} texts, "
+                        f"gold F {_pct(gold['overall']['f'])}"
+                    )
+
+            report["curve"] = learning_curve(project, max_steps=max_steps, on_event=show)
+    except (TrainingBusyError, TrainingDataError, RuntimeError) as exc:
+        raise UserError(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo("cancelled", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        project.close()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    if not report["gold_texts"]:
+        raise UserError(
+            "no finished gold texts: annotate some in the Gold tab (or import a gold file) first"
+        )
+    model = (
+        f"model run {report['model_run']}"
+        if report["model_run"]
+        else "no model yet (nerloop train)"
+    )
+    click.echo(f"{report['gold_texts']} gold texts; {model}")
+    click.echo(_label_table({k: report[k] for k in ("model", "rules", "llm")}))
+    if curve:
+        click.echo("\nlearning curve (gold F by share of the answers)")
+        for point in report["curve"]:
+            share, texts = point["fraction"], point["train_texts"]
+            click.echo(f"  {share:>4.0%}  {texts:>6} texts  F {_pct(point['f'])}")
+
+
+@main.command("package")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@project_option
+@click.option("--name", default=None, help="Package name (default: the project folder's name).")
+@click.option("--version", "version", default=None, help="Package version (default: 0.RUN.0).")
+@user_errors
+def package_cmd(out: Path, project_dir: Path, name: str | None, version: str | None) -> None:
+    """Build a pip-installable spaCy pipeline: the model in use plus the rule labels.
+
+    Writes OUT/<lang>_<name>-<version>/ with the package sources and dist/*.whl. After
+    `pip install` of the wheel, `spacy.load("<lang>_<name>")` works without nerloop.
+
+    \b
+    Example:
+      nerloop package dist -p heards --name heards --version 1.0.0
+      pip install dist/en_heards-1.0.0/dist/en_heards-1.0.0-py3-none-any.whl
+      python -c 'import spacy; print(spacy.load("en_heards")("wheat fob rouen").ents)'
+    """
+    from nerloop.core.package import PackageError, package
+
+    project = open_project(project_dir)
+    try:
+        result = package(project, out, name=name, version=version)
+    except PackageError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        project.close()
+    click.echo(f"{result.name} {result.version}: {result.wheel}")
