@@ -56,7 +56,9 @@ STRATEGIES = {
         Strategy("llm+fewshot/complete", "complete", fewshot=True),
     )
 }
-DEFAULT_STRATEGIES = list(STRATEGIES)
+# llm+model/missing runs on request (--strategies): the default run must stay under 30 minutes.
+DEFAULT_STRATEGIES = ["llm/missing", "llm/complete", "llm+model/complete", "llm+fewshot/complete"]
+DEFAULT_POINTS = "300,750,1500,3000"
 QUICK_STRATEGIES = ["llm/complete"]
 
 
@@ -74,8 +76,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--test", type=Path, default=DATA / "test.jsonl", help="gold + test (JSONL)")
     p.add_argument("--gold-n", type=int, default=300, help="test records imported as gold")
     p.add_argument("--test-limit", type=int, help="score on at most this many test records")
-    p.add_argument("--budget", type=int, default=1500, help="decisions per strategy")
-    p.add_argument("--retrain-every", type=int, default=300, help="decisions between retrains")
+    p.add_argument("--budget", type=int, default=3000, help="decisions per strategy")
+    p.add_argument(
+        "--retrain-every",
+        type=int,
+        help=f"decisions between retrains (default: retrain at {DEFAULT_POINTS})",
+    )
     p.add_argument(
         "--points",
         help="comma-separated decision counts to retrain at (instead of every --retrain-every)",
@@ -112,6 +118,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "has the full-supervision F)",
     )
     args = p.parse_args(argv)
+    if args.points is None and args.retrain_every is None and not args.quick:
+        args.points = DEFAULT_POINTS if args.budget == 3000 else None
+    args.retrain_every = args.retrain_every or max(1, args.budget // 5)
     if args.quick:
         # Two scored points far apart, so that "F rises with decisions" is a clear signal and
         # not the noise of a small dev set: about 30 texts against about 190.
