@@ -439,8 +439,8 @@ NOTES = [
     "deterministic, no fitted state. A packaged static embedding model was measured once for",
     "comparison: `wordllama` 0.4.0.post1 (256-d weights inside its wheel) gave P@5 0.257 with",
     "the same protocol against 0.304 for the hashed 256-d vectors, at a similar speed; its",
-    "loader also reached for huggingface.co for a tokenizer file that its wheel ships under",
-    "another folder name. (A one-off run in a scratch venv; wordllama is not a dependency.)",
+    "loader also tried to download, from a model hub, a tokenizer file that its wheel ships",
+    "under another folder name. (A one-off run in a scratch venv; not a dependency.)",
 ]
 
 

@@ -221,14 +221,17 @@ class Retriever:
             max_tokens=settings.fewshot_max_tokens,
         )
 
-    def _watermark(self) -> int:
-        # Answers are append-only (an undo is a new row), so the largest id says whether any
-        # answer came or went since the candidates were read.
-        return int(self.store.scalar("SELECT coalesce(max(id), 0) FROM answers"))
-
     def _candidates_of(self, label: str) -> _Candidates:
-        mark = self._watermark()
+        # Answers are append-only (an undo is a new row), so the largest answer id says whether
+        # anything changed; answers to other labels' proposals change nothing here.
+        mark = self.store.last_answer_id()
         cached = self._candidates.get(label)
+        if (
+            cached is not None
+            and cached.mark != mark
+            and self.store.answers_since(label, cached.mark) == 0
+        ):
+            cached.mark = mark
         if cached is not None and cached.mark == mark:
             return cached
         accepted = self.store.accepted_examples(label)

@@ -485,3 +485,60 @@ def test_llm_requests_carry_the_retrieved_examples(
     shots = [FewShot(POOL[0][0], (("PRICE", "250 usd/t"),))]
     expected = cache_key("fake-model", per_label_prompt(text.text, label, shots), text.input_hash)
     assert call["cache_key"] == expected
+
+
+def test_accepted_examples_rules(project: Project) -> None:
+    s = project.store
+    text = "heard wheat bid 250 usd/t fob rouen march"
+    tid, _ = s.add_text(text)
+    gid, _ = s.add_text("corn 180 usd/t fob", split="gold")
+    llm, model, other, on_gold = s.add_proposals(
+        [
+            NewProposal(tid, "PRICE", 16, 25, 3, 5, "llm"),
+            NewProposal(tid, "PRICE", 16, 25, 3, 5, "model"),
+            NewProposal(tid, "PRICE", 0, 5, 0, 0, "llm"),
+            NewProposal(gid, "PRICE", 5, 14, 1, 3, "llm"),
+        ]
+    )
+    s.add_answer(llm, "accept", "a")
+    s.add_answer(model, "accept", "b")
+    s.add_answer(on_gold, "accept", "a")  # gold texts are never examples
+    s.add_answer(other, "accept", "a")
+    s.add_answer(other, "ignore", "b")  # an ignore overturns nothing
+    assert s.accepted_examples("PRICE") == {
+        tid: [Span(0, 5, "PRICE", 0, 0), Span(16, 25, "PRICE", 3, 5)]  # one span, two sources
+    }
+    s.add_answer(other, "reject", "b")  # a later reject does
+    assert s.accepted_examples("PRICE") == {tid: [Span(16, 25, "PRICE", 3, 5)]}
+    assert s.accepted_examples("LOCATION") == {}
+
+
+def test_candidates_are_read_again_only_after_answers_to_the_label(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = _answer_pool(project)
+    s = project.store
+    reads: list[str] = []
+    real = s.accepted_examples
+
+    def counting(label: str) -> dict[int, list[Span]]:
+        reads.append(label)
+        return real(label)
+
+    monkeypatch.setattr(s, "accepted_examples", counting)
+    r = Retriever(s, local_embedder(), k=1, min_similarity=0.1, max_tokens=1000)
+    query = "heard wheat bid 255 usd/t fob rouen may"
+    r.examples_for(query, "PRICE")
+    r.examples_for(query, "PRICE")
+    assert reads == ["PRICE"]
+    # An answer to a LOCATION proposal leaves PRICE's examples as they were.
+    tid = ids[POOL[0][0]]
+    [loc] = s.add_proposals([NewProposal(tid, "LOCATION", 30, 35, 6, 6, "llm")])
+    s.add_answer(loc, "accept", "ann")
+    r.examples_for(query, "PRICE")
+    assert reads == ["PRICE"]
+    # A PRICE answer (here: a reject of the best example) is seen at once.
+    [p] = s.proposals_for(tid, "PRICE")
+    s.add_answer(p.id, "reject", "ann")
+    [ex] = r.examples_for(query, "PRICE")
+    assert reads == ["PRICE", "PRICE"] and ex.text != POOL[0][0]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -180,29 +179,44 @@ class EmbeddingsMixin(StoreBase):
         return vm
 
     def accepted_examples(self, label: str) -> dict[int, list[Span]]:
-        """Pool texts with accepted spans of `label`: text_id -> spans (the edited span where the
-        annotator moved a boundary). The latest live answer of a proposal decides."""
-        rows = self.query(
-            "SELECT p.text_id, p.id AS pid, a.answer, coalesce(a.start, p.start) AS s,"
-            ' coalesce(a."end", p."end") AS e,'
-            " coalesce(a.token_start, p.token_start) AS ts,"
-            " coalesce(a.token_end, p.token_end) AS te"
+        """Pool texts with accepted spans of `label`: text_id -> spans in text order (the edited
+        span where the annotator moved a boundary).
+
+        A proposal's latest accept or reject decides (an ignore overturns nothing; an undone
+        answer does not count). The same span proposed by two sources is listed once.
+        """
+        rows = self.db.conn.execute(
+            "WITH latest AS ("
+            " SELECT a.proposal_id AS pid, max(a.id) AS aid"
             f" FROM ({LIVE_ANSWERS}) a JOIN proposals p ON p.id = a.proposal_id"
+            " WHERE p.label = ? AND a.answer IN ('accept', 'reject') GROUP BY a.proposal_id)"
+            ' SELECT p.text_id, coalesce(a.start, p.start), coalesce(a."end", p."end"),'
+            " coalesce(a.token_start, p.token_start), coalesce(a.token_end, p.token_end)"
+            " FROM latest l JOIN answers a ON a.id = l.aid JOIN proposals p ON p.id = l.pid"
             " JOIN texts t ON t.id = p.text_id"
-            " WHERE p.label = ? AND t.split = 'pool' ORDER BY a.id",
-            [label],
+            " WHERE a.answer = 'accept' AND t.split = 'pool' ORDER BY 1, 2, 3",
+            (label,),
         )
-        latest: dict[int, dict[str, Any]] = {}
-        for r in rows:
-            latest[r["pid"]] = r
         out: dict[int, list[Span]] = {}
-        for r in latest.values():
-            if r["answer"] != "accept":
+        last: tuple[int, int, int] | None = None
+        for text_id, start, end, tok_start, tok_end in rows:
+            if (text_id, start, end) == last:
                 continue
-            span = Span(int(r["s"]), int(r["e"]), label, int(r["ts"]), int(r["te"]))
-            spans = out.setdefault(int(r["text_id"]), [])
-            if span not in spans:
-                spans.append(span)
-        for spans in out.values():
-            spans.sort(key=lambda s: (s.start, s.end))
+            last = (text_id, start, end)
+            out.setdefault(text_id, []).append(Span(start, end, label, tok_start, tok_end))
         return out
+
+    def answers_since(self, label: str, after_id: int) -> int:
+        """How many answers (undo rows included) to proposals of `label` have an id above
+        `after_id`: zero means the label's accepted examples are as they were."""
+        return int(
+            self.scalar(
+                "SELECT count(*) FROM answers a JOIN proposals p ON p.id = a.proposal_id"
+                " WHERE a.id > ? AND p.label = ?",
+                [after_id, label],
+            )
+        )
+
+    def last_answer_id(self) -> int:
+        """The id of the latest answer row (answers are append-only: it only grows)."""
+        return int(self.scalar("SELECT coalesce(max(id), 0) FROM answers"))
