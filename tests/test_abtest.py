@@ -292,3 +292,24 @@ def test_project_recommendations_run_the_model_on_gold(project: Project, tmp_pat
     assert data["comparison"]["model"]["f"] == 1.0
     assert data["comparison"]["llm"]["tp"] == 20 and data["comparison"]["llm"]["fn"] == 10
     assert data["verdict"] == STOP
+
+
+def test_cli_llm_switch(project: Project) -> None:
+    from click.testing import CliRunner
+
+    from nerloop.tui.cli import main
+
+    runner = CliRunner()
+    p = ["-p", str(project.path)]
+    listed = runner.invoke(main, ["llm-switch", *p])
+    assert listed.exit_code == 0, listed.output
+    assert "PRICE                LLM on" in listed.output and "COMMODITY" not in listed.output
+    off = runner.invoke(main, ["llm-switch", "PRICE", "--off", *p])
+    assert off.exit_code == 0 and "PRICE: LLM off" in off.output
+    assert project.store.llm_off("PRICE")
+    assert "LLM off" in runner.invoke(main, ["llm-switch", "PRICE", *p]).output
+    assert runner.invoke(main, ["llm-switch", "PRICE", "--on", *p]).exit_code == 0
+    assert not project.store.llm_off("PRICE")
+    bad = runner.invoke(main, ["llm-switch", "COMMODITY", "--off", *p])
+    assert bad.exit_code == 1 and "not a ner label" in bad.output
+    assert runner.invoke(main, ["llm-switch", "--off", *p]).exit_code == 1

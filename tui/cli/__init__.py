@@ -7,6 +7,7 @@ only by `nerloop annotate`, so the other commands start fast and run without a t
 from __future__ import annotations
 
 from nerloop.tui.cli import (
+    abtest_cmds,  # noqa: F401  (registers llm-switch)
     annotate_cmds,  # noqa: F401  (registers annotate)
     io_cmds,  # noqa: F401  (registers import, export)
     llm_cmds,  # noqa: F401  (registers propose)
