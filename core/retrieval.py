@@ -131,9 +131,9 @@ def embed_missing(
         if progress:
             progress(done, total)
 
-    # Materialise the ids first: the iterator pages by id and the inserts would not disturb it,
-    # but a batch that fails half-way should not leave a read cursor open across a write.
-    for text in list(store.iter_texts_without_embedding(embedder.name, batch=batch)):
+    # Pages are read whole and by id (core/store/embeddings.py), so writing vectors between
+    # pages neither disturbs the paging nor holds a read open across a write.
+    for text in store.iter_texts_without_embedding(embedder.name, batch=batch):
         pending.append(text)
         if len(pending) >= batch:
             flush()
