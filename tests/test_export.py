@@ -307,3 +307,16 @@ def test_export_to_a_stream_and_atomic_file(project: Project, tmp_path: Path) ->
     assert summary.out == "-" and buf.getvalue().startswith("# text = ")
     assert not (tmp_path / "ignored").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_msgpack_registry_cache_is_undone() -> None:
+    from srsly import msgpack
+
+    from nerloop.core.export import msgpack_registries_cached
+
+    before = msgpack.msgpack_encoders.get_all()
+    with msgpack_registries_cached():
+        assert msgpack.msgpack_encoders.get_all() == before
+        assert "get_all" in vars(msgpack.msgpack_encoders)
+    assert "get_all" not in vars(msgpack.msgpack_encoders)
+    assert "get_all" not in vars(msgpack.msgpack_decoders)
