@@ -15,12 +15,14 @@ passed through as they are.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import random
 import re
 import socket
+import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -142,18 +144,44 @@ class LLMClient:
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._max_retry_after = max_retry_after
-        self._sem = asyncio.Semaphore(settings.llm_concurrency)
         self._rate = RateLimiter(settings.llm_requests_per_minute, sleep)
-        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
-        self._http = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(settings.llm_timeout),
-            limits=httpx.Limits(
-                max_connections=settings.llm_concurrency,
-                max_keepalive_connections=settings.llm_concurrency,
-            ),
-            transport=transport,
+        self._headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+        self._timeout = httpx.Timeout(settings.llm_timeout)
+        self._transport = transport
+        # Loading the CA bundle costs ~0.1 s; a plain-http endpoint never uses it (redirects
+        # are not followed, so a request cannot move to https), and https lanes share one.
+        self._verify: ssl.SSLContext | bool = (
+            ssl.create_default_context() if self.base_url.lower().startswith("https:") else False
         )
+        # One lane a request in flight, each an httpx client with a single connection. The
+        # lanes bound concurrency (a request waits for a free lane), and they keep httpcore's
+        # pool small: one pool shared by N requests rescans all its connections for every
+        # request event, which at 16 in flight cost more CPU than the rest of a call.
+        self._lanes: asyncio.Queue[httpx.AsyncClient | None] = asyncio.Queue()
+        for _ in range(settings.llm_concurrency):
+            self._lanes.put_nowait(None)
+        self._open: list[httpx.AsyncClient] = []
+
+    def _new_lane(self) -> httpx.AsyncClient:
+        lane = httpx.AsyncClient(
+            headers=self._headers,
+            timeout=self._timeout,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            transport=self._transport,
+            verify=self._verify,
+        )
+        self._open.append(lane)
+        return lane
+
+    @contextlib.asynccontextmanager
+    async def _lane(self) -> AsyncIterator[httpx.AsyncClient]:
+        lane = await self._lanes.get()
+        if lane is None:
+            lane = self._new_lane()
+        try:
+            yield lane
+        finally:
+            self._lanes.put_nowait(lane)
 
     async def __aenter__(self) -> LLMClient:
         return self
@@ -162,7 +190,9 @@ class LLMClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for lane in self._open:
+            await lane.aclose()
+        self._open.clear()
 
     @property
     def where(self) -> str:
@@ -184,7 +214,8 @@ class LLMClient:
         Any HTTP answer (even a 404 from a server without /models) counts as reachable.
         """
         try:
-            await self._http.get(f"{self.base_url}/models", timeout=10.0)
+            async with self._lane() as http:
+                await http.get(f"{self.base_url}/models", timeout=10.0)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as exc:
             raise self.unreachable(_connect_reason(exc)) from None
         except httpx.HTTPError:
@@ -230,9 +261,9 @@ class LLMClient:
             failure: str
             retry_after: float | None = None
             connect_failed = False
-            async with self._sem:
+            async with self._lane() as http:
                 try:
-                    resp = await self._http.post(url, json=body)
+                    resp = await http.post(url, json=body)
                 except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                     failure, connect_failed = _connect_reason(exc), True
                     resp = None

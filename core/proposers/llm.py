@@ -13,9 +13,11 @@ LLM switch is off (label_settings.llm_off) and rule labels are never asked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import queue
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -69,6 +71,8 @@ class Outcome:
     dropped: Counter[str]
     cached: bool
     error: str | None = None
+    call: LLMCall | None = None
+    """The ledger row, written together with the proposals."""
 
 
 @dataclass(slots=True)
@@ -182,10 +186,26 @@ class LLMProposer:
         return per_label_prompt(text.text, labels[0], examples)
 
     async def ask(
+        self,
+        client: LLMClient,
+        text: StoredText,
+        labels: Sequence[str],
+        *,
+        batch: bool,
+        commit: bool = True,
+    ) -> Outcome:
+        """Ask about one text (one label, or all `labels` in batch mode) and place the answer.
+        With `commit`, the ledger row and the proposals are stored before this returns;
+        otherwise the caller stores `outcome.call` and `outcome.proposals` together.
+        LLMUnreachableError propagates."""
+        outcome = await self._ask(client, text, labels, batch=batch)
+        if commit and outcome.call is not None:
+            self.store.record_llm_call(outcome.call, outcome.proposals)
+        return outcome
+
+    async def _ask(
         self, client: LLMClient, text: StoredText, labels: Sequence[str], *, batch: bool
     ) -> Outcome:
-        """Ask about one text (one label, or all `labels` in batch mode), place the answer,
-        and commit the ledger row with the proposals. LLMUnreachableError propagates."""
         label_objs = [self.taxonomy.get(name) for name in labels]
         prompt = self._prompt(text, label_objs, batch)
         key = cache_key(self.model, prompt, text.input_hash)
@@ -216,8 +236,7 @@ class LLMProposer:
                     latency_ms=exc.latency_ms,
                     error=str(exc),
                 )
-                self.store.record_llm_call(call)
-                return Outcome(text, prompt.target, [], Counter(), False, str(exc))
+                return Outcome(text, prompt.target, [], Counter(), False, str(exc), call)
             content = result.content
             call = replace(
                 base,
@@ -233,8 +252,8 @@ class LLMProposer:
         except JSONAnswerError as exc:
             # Recorded as an error so that the cache never serves it and a rerun asks again.
             error = f"unreadable answer: {exc}"
-            self.store.record_llm_call(replace(call, error=error))
-            return Outcome(text, prompt.target, [], Counter(), cached, error)
+            call = replace(call, error=error)
+            return Outcome(text, prompt.target, [], Counter(), cached, error, call)
         answers, dropped = answers_from_json(
             value, prompt.labels, label=None if batch else prompt.labels[0]
         )
@@ -261,8 +280,7 @@ class LLMProposer:
             )
             for p in alignment.placed
         ]
-        self.store.record_llm_call(call, proposals)
-        return Outcome(text, prompt.target, proposals, dropped, cached)
+        return Outcome(text, prompt.target, proposals, dropped, cached, None, call)
 
     # -- many requests -------------------------------------------------------------------------
 
@@ -284,9 +302,10 @@ class LLMProposer:
                 requests.append((text, list(labels)))
             else:
                 requests.extend((text, [label]) for label in labels)
-        queue: asyncio.Queue[tuple[StoredText, list[str]]] = asyncio.Queue()
+        todo: asyncio.Queue[tuple[StoredText, list[str]]] = asyncio.Queue()
         for req in requests:
-            queue.put_nowait(req)
+            todo.put_nowait(req)
+        writer = _Writer(self.store, summary, on_outcome)
         client = self.client_factory()
         async with client:
             if check:
@@ -295,22 +314,22 @@ class LLMProposer:
             async def worker() -> None:
                 while True:
                     try:
-                        text, labels = queue.get_nowait()
+                        text, labels = todo.get_nowait()
                     except asyncio.QueueEmpty:
                         return
-                    outcome = await self.ask(client, text, labels, batch=batch)
-                    summary.add(outcome)
-                    if on_outcome is not None:
-                        on_outcome(outcome)
+                    writer.put(await self.ask(client, text, labels, batch=batch, commit=False))
 
             n = min(len(requests), self.settings.llm_concurrency)
+            writer.start()
             workers = [asyncio.create_task(worker()) for _ in range(n)]
             try:
                 await asyncio.gather(*workers)
             finally:
-                for w in workers:
-                    w.cancel()
+                for task in workers:
+                    task.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
+                # Whatever arrived is stored, also when the job stops early (Ctrl-C, an error).
+                writer.finish()
         return summary
 
     def propose(self, texts: Sequence[StoredText], label: str) -> list[NewProposal]:
@@ -353,3 +372,98 @@ class LLMProposer:
             return
         with ThreadPoolExecutor(max_workers=1) as pool:
             pool.submit(in_this_thread).result()
+
+
+class _Writer:
+    """Commits outcomes as they arrive, off the event loop.
+
+    A commit (synchronous=FULL: an fsync) takes milliseconds; done on the event loop it would
+    stall every request in flight. So a thread with its own connection commits, and takes all
+    the outcomes that arrived during its previous commit in one transaction. Each outcome's
+    ledger row and proposals are always in the same transaction, and `on_outcome` sees an
+    outcome (on the loop's thread) only once it is stored. An in-memory store cannot be shared
+    between threads: it is written on the loop.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        summary: ProposeSummary,
+        on_outcome: Callable[[Outcome], None] | None,
+    ) -> None:
+        self.store = store
+        self.summary = summary
+        self.on_outcome = on_outcome
+        self.threaded = store.path is not None
+        self._todo: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
+        self._done: deque[list[Outcome]] = deque()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.threaded:
+            self._loop = asyncio.get_running_loop()
+            self._thread = threading.Thread(target=self._commit_loop, name="llm-writer")
+            self._thread.start()
+
+    def put(self, outcome: Outcome) -> None:
+        if self._error is not None:
+            raise self._error
+        if not self.threaded:
+            self._commit([outcome], self.store)
+            self._report([outcome])
+            return
+        self._todo.put(outcome)
+
+    def _commit(self, batch: list[Outcome], store: Store) -> None:
+        store.record_llm_calls([(o.call, o.proposals) for o in batch if o.call is not None])
+
+    def _commit_loop(self) -> None:
+        assert self.store.path is not None
+        own = Store(self.store.path)
+        try:
+            stop = False
+            while not stop:
+                batch: list[Outcome] = []
+                item = self._todo.get()
+                while True:
+                    if item is None:
+                        stop = True
+                    else:
+                        batch.append(item)
+                    try:
+                        item = self._todo.get_nowait()
+                    except queue.Empty:
+                        break
+                if batch:
+                    self._commit(batch, own)
+                    self._done.append(batch)
+                    if self._loop is not None and not self._loop.is_closed():
+                        with contextlib.suppress(RuntimeError):
+                            self._loop.call_soon_threadsafe(self.report_done)
+        except BaseException as exc:  # handed to the loop's thread, which raises it
+            self._error = exc
+        finally:
+            own.close()
+
+    def report_done(self) -> None:
+        while self._done:
+            self._report(self._done.popleft())
+
+    def _report(self, batch: list[Outcome]) -> None:
+        for outcome in batch:
+            self.summary.add(outcome)
+            if self.on_outcome is not None:
+                self.on_outcome(outcome)
+
+    def finish(self) -> None:
+        """Commit everything queued, wait for it, and report it. Safe to call twice."""
+        if self._thread is not None:
+            self._todo.put(None)
+            self._thread.join()
+            self._thread = None
+            self.report_done()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error

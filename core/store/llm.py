@@ -16,7 +16,7 @@ A successful call (attempts >= 1, error NULL) is what the cache serves, and what
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +78,12 @@ class LLMMixin(AnnotationsMixin):
             )
             self.add_proposals(proposals)
             return int(cur.lastrowid or 0)
+
+    def record_llm_calls(self, items: Iterable[tuple[LLMCall, Sequence[NewProposal]]]) -> None:
+        """Several ledger rows with their proposals, in one transaction."""
+        with self.write():
+            for call, proposals in items:
+                self.record_llm_call(call, proposals)
 
     def llm_done_hashes(self, label: str, model: str, prompt_version: str) -> set[int]:
         """Hashes of the texts already answered (without error) for `label` (or a batch

@@ -1,0 +1,269 @@
+"""Benchmark of LLM proposals: throughput through the real client and proposer, and the client's
+own cost per call. Prints the figures, writes bench/out/llm_throughput.json and the
+"LLM throughput" section of bench/RESULTS.md.
+
+    .venv/bin/python bench/llm_throughput.py             # 200 texts (about 40 s)
+    .venv/bin/python bench/llm_throughput.py --texts 50  # a smoke run
+
+The LLM is the loopback server of tests/fake_llm.py, run in a separate process (so that its
+threads do not share the benchmark's interpreter lock), answering MIT Movie train texts from
+their gold spans after a fixed latency.
+
+1. Throughput: proposals and requests per second through `LLMProposer.run` (prompt, cache
+   lookup, HTTP, JSON parsing, alignment, one SQLite commit per answer) in batch mode (all 12
+   labels per call), with 100 ms server latency, at concurrency 1 and 16, each in a fresh
+   project so that nothing comes from the cache. Target: 16 reaches >= 10x the rate of 1.
+2. Client overhead: with a 0 ms server, sequential calls; the CPU time this process spends per
+   call (`time.process_time`, so the server's work and the waiting do not count), for
+   `LLMClient.chat` alone and for the whole `LLMProposer.ask`; and wall time per call.
+   Target: client overhead < 2 ms per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from nerloop.core.config import load_settings
+from nerloop.core.llm import LLMClient
+from nerloop.core.project import Project
+from nerloop.core.prompts import batch_prompt
+from nerloop.core.proposers.llm import LLMProposer
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DATA = REPO.parent / "shared" / "datasets" / "mit_movie" / "train.jsonl"
+OUT = HERE / "out" / "llm_throughput.json"
+RESULTS = HERE / "RESULTS.md"
+SECTION = "LLM throughput"
+LABELS = [
+    "ACTOR",
+    "CHARACTER",
+    "DIRECTOR",
+    "GENRE",
+    "PLOT",
+    "RATING",
+    "RATINGS_AVERAGE",
+    "REVIEW",
+    "SONG",
+    "TITLE",
+    "TRAILER",
+    "YEAR",
+]
+
+
+def load_records(n: int) -> list[dict[str, Any]]:
+    out = []
+    with DATA.open(encoding="utf-8") as f:
+        for line in f:
+            out.append(json.loads(line))
+            if len(out) >= n:
+                break
+    return out
+
+
+@contextmanager
+def fake_server(gold_file: Path, latency: float) -> Iterator[str]:
+    """tests/fake_llm.py in its own process; yields its base URL."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "tests" / "fake_llm.py"),
+            "--gold",
+            str(gold_file),
+            "--latency",
+            str(latency),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line.startswith("READY "):
+            raise RuntimeError(f"the fake LLM did not start: {line!r}")
+        yield line.split(" ", 1)[1]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def make_project(root: Path, name: str, records: list[dict[str, Any]], url: str, conc: int):
+    folder = root / name
+    folder.mkdir()
+    tax = '[project]\nlang = "en"\n\n' + "\n".join(
+        f'[labels.{lab}]\nkind = "ner"\ndescription = "{lab.lower()} in a movie query"\n'
+        for lab in LABELS
+    )
+    (folder / "taxonomy.toml").write_text(tax, "utf-8")
+    (folder / "nerloop.toml").write_text(
+        f'llm_base_url = "{url}"\nllm_model = "fake"\nllm_concurrency = {conc}\n', "utf-8"
+    )
+    project = Project.init(folder)
+    for r in records:
+        project.store.add_text(r["text"])
+    project.settings = load_settings(folder)
+    return project
+
+
+def throughput(root: Path, records: list[dict[str, Any]], url: str, conc: int) -> dict:
+    project = make_project(root, f"c{conc}", records, url, conc)
+    proposer = LLMProposer.from_project(project)
+    jobs = proposer.pending(project.store.iter_texts("pool"), LABELS, batch=True, limit=0)
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    summary = asyncio.run(proposer.run(jobs, batch=True))
+    elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    project.close()
+    assert summary.errors == 0 and summary.cache_hits == 0, summary.as_dict()
+    return {
+        "concurrency": conc,
+        "requests": summary.requests,
+        "proposals": summary.placed,
+        "seconds": round(elapsed, 3),
+        "cpu_seconds": round(cpu, 3),
+        "requests_per_s": round(summary.requests / elapsed, 2),
+        "proposals_per_s": round(summary.placed / elapsed, 2),
+    }
+
+
+def overhead(root: Path, records: list[dict[str, Any]], url: str, calls: int) -> dict:
+    project = make_project(root, "overhead", records, url, 1)
+    taxonomy = [project.taxonomy.get(lab) for lab in LABELS]
+    prompts = [batch_prompt(r["text"], taxonomy) for r in records]
+
+    async def client_only() -> tuple[float, float]:
+        async with LLMClient(project.settings) as client:
+            await client.chat(prompts[0].messages, prompts[0].schema)  # warm the connection
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            for i in range(calls):
+                p = prompts[i % len(prompts)]
+                await client.chat(p.messages, p.schema)
+            return time.process_time() - cpu0, time.perf_counter() - wall0
+
+    cpu, wall = asyncio.run(client_only())
+
+    proposer = LLMProposer.from_project(project)
+    texts = list(project.store.iter_texts("pool"))
+
+    async def pipeline() -> tuple[float, float, int]:
+        async with LLMClient(project.settings) as client:
+            await proposer.ask(client, texts[0], LABELS, batch=True)
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            n = 0
+            for t in texts[1 : calls + 1]:
+                await proposer.ask(client, t, LABELS, batch=True)
+                n += 1
+            return time.process_time() - cpu0, time.perf_counter() - wall0, n
+
+    pcpu, pwall, n = asyncio.run(pipeline())
+    project.close()
+    return {
+        "calls": calls,
+        "client_cpu_ms_per_call": round(cpu / calls * 1000, 3),
+        "client_wall_ms_per_call": round(wall / calls * 1000, 3),
+        "pipeline_calls": n,
+        "pipeline_cpu_ms_per_call": round(pcpu / n * 1000, 3),
+        "pipeline_wall_ms_per_call": round(pwall / n * 1000, 3),
+    }
+
+
+def write_section(text: str) -> None:
+    old = RESULTS.read_text("utf-8") if RESULTS.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^## {SECTION}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    if pattern.search(old):
+        new = pattern.sub(lambda _m: text + "\n", old, count=1)
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
+    RESULTS.write_text(new.rstrip("\n") + "\n", "utf-8")
+
+
+def section(fig: dict[str, Any], command: str) -> str:
+    c1, c16 = fig["throughput"]
+    o = fig["overhead"]
+    ok_speed = "met" if fig["speedup"] >= 10 else "NOT met"
+    ok_over = "met" if o["client_cpu_ms_per_call"] < 2 else "NOT met"
+    return "\n".join(
+        [
+            f"## {SECTION}",
+            "",
+            f"`{command}` on {fig['date']} ({fig['machine']}).",
+            "",
+            f"Real client and `LLMProposer.run` (batch mode, {len(LABELS)} MIT Movie labels a "
+            "call)",
+            "against tests/fake_llm.py in its own process, 100 ms latency, a fresh project per run",
+            "(no cache hits), one SQLite commit per answer:",
+            "",
+            "| concurrency | requests | proposals | seconds | requests/s | proposals/s |",
+            "|---:|---:|---:|---:|---:|---:|",
+            *(
+                f"| {r['concurrency']} | {r['requests']} | {r['proposals']} | {r['seconds']} "
+                f"| {r['requests_per_s']} | {r['proposals_per_s']} |"
+                for r in (c1, c16)
+            ),
+            "",
+            f"Concurrency 16 vs 1: **{fig['speedup']}x** (target >= 10x: {ok_speed}).",
+            "",
+            f"Overhead with a 0 ms server, {o['calls']} sequential calls, CPU time of the client",
+            "process per call (the server's work and waiting excluded):",
+            f"- `LLMClient.chat` alone: **{o['client_cpu_ms_per_call']} ms** "
+            f"(target < 2 ms: {ok_over}); wall {o['client_wall_ms_per_call']} ms a call "
+            "including the server;",
+            f"- whole `LLMProposer.ask` (prompt, cache lookup, chat, parse, align, commit): "
+            f"{o['pipeline_cpu_ms_per_call']} ms CPU, {o['pipeline_wall_ms_per_call']} ms wall.",
+        ]
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--texts", type=int, default=200)
+    ap.add_argument("--calls", type=int, default=300, help="calls for the overhead figure")
+    ap.add_argument("--no-write", action="store_true", help="print only")
+    args = ap.parse_args()
+    records = load_records(max(args.texts, args.calls + 1))
+    command = "python bench/llm_throughput.py" + "".join(
+        f" {a}" for a in sys.argv[1:] if a != "--no-write"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        gold = root / "gold.jsonl"
+        gold.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
+        with fake_server(gold, 0.1) as url:
+            runs = [throughput(root, records[: args.texts], url, c) for c in (1, 16)]
+        for r in runs:
+            print(json.dumps(r))
+        with fake_server(gold, 0.0) as url:
+            over = overhead(root, records[: args.calls + 1], url, args.calls)
+        print(json.dumps(over))
+    fig = {
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus, Python "
+        f"{platform.python_version()}",
+        "throughput": runs,
+        "speedup": round(runs[1]["proposals_per_s"] / runs[0]["proposals_per_s"], 1),
+        "overhead": over,
+    }
+    print(f"speedup 16 vs 1: {fig['speedup']}x")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(fig, indent=2) + "\n", "utf-8")
+    if not args.no_write:
+        write_section(section(fig, command))
+        print(f"wrote {OUT.relative_to(REPO)} and the {SECTION} section of bench/RESULTS.md")
+
+
+if __name__ == "__main__":
+    main()
