@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import sys
 import tempfile
@@ -254,7 +255,17 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep_projects:
             shutil.rmtree(work, ignore_errors=True)
     report["wall_s"] = round(time.perf_counter() - started, 1)
+    report["cpu_s"] = round(cpu_seconds(), 1)
+    report["load_avg"] = [round(x, 1) for x in os.getloadavg()]
     return publish(args, report)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of the training processes it waited for: the run's cost on
+    an idle machine, whatever else shared the CPU while it ran."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def publish(args: argparse.Namespace, report: dict[str, Any]) -> int:

@@ -99,12 +99,25 @@ def write_chart(report: dict[str, Any], path: Path) -> bool:
             )
     full = (report.get("full_supervision") or {}).get("f")
     if full:
-        for share, style in ((1.0, "-"), (0.95, "--"), (0.9, ":")):
+        for share, style, name in (
+            (1.0, "-", "full supervision"),
+            (0.95, "--", "95%"),
+            (0.9, ":", "90%"),
+        ):
             ax.axhline(full * share, color="grey", linestyle=style, linewidth=0.8)
-        ax.text(0, full, f" full supervision {full:.1f}", va="bottom", fontsize=8, color="grey")
+            ax.text(
+                0.01,
+                full * share,
+                f"{name} {full * share:.1f}",
+                va="bottom",
+                fontsize=7,
+                color="grey",
+                transform=ax.get_yaxis_transform(),
+            )
     ax.set_xlabel("decisions (y/n answers)")
     ax.set_ylabel("entity F on held-out test")
-    ax.set_title(f"nerloop loop benchmark ({report['dataset']})", fontsize=10)
+    ax.set_ylim(0, 100)
+    ax.set_title(f"F against y/n decisions, {report['dataset']}", fontsize=9)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8, loc="lower right")
@@ -131,6 +144,16 @@ def text_chart(report: dict[str, Any]) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", str(plt.build()))
 
 
+def _cpu_note(report: dict[str, Any]) -> str:
+    loads = [p["load_avg"] for r in report["strategies"] for p in r["points"] if "load_avg" in p]
+    note = ""
+    if report.get("cpu_s"):
+        note += f", CPU time {report['cpu_s'] / 60:.1f} min (this process and the trainings)"
+    if loads:
+        note += f"; 1-minute load average {min(loads)}-{max(loads)} while it ran (shared machine)"
+    return note
+
+
 def results_section(report: dict[str, Any]) -> str:
     cfg = report["config"]
     noise = report["llm_noise"]
@@ -139,7 +162,7 @@ def results_section(report: dict[str, Any]) -> str:
         "",
         f"Command: `{report['command']}`  ",
         f"Date: {report['date']}; machine: {report['machine']}; "
-        f"total wall time {report['wall_s'] / 60:.1f} min.",
+        f"total wall time {report['wall_s'] / 60:.1f} min" + _cpu_note(report) + ".",
         "",
         f"Dataset {report['dataset']}: pool {report['sizes']['pool']} texts (spans hidden), "
         f"gold split {report['sizes']['gold']} (model selection), test {report['sizes']['test']} "

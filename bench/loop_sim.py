@@ -21,6 +21,7 @@ one span; a proposal arriving after its span was answered would be asked again).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -245,6 +246,7 @@ class Simulation:
             "texts": self.counts["texts"],
             "accepted": self.counts["accept"],
             "train_s": round(train_s, 1),
+            "load_avg": round(os.getloadavg()[0], 1),
         }
         if row["status"] != "done":
             point["error"] = str(row["scores"].get("error", row["status"]))[:300]
