@@ -167,3 +167,10 @@ def test_import_shows_progress_on_stderr_for_big_files(
     assert r.exit_code == 0
     assert "Importing t.txt" in r.stderr
     assert "Importing" not in r.stdout and "3000 added" in r.stdout
+
+
+def test_export_to_an_unwritable_place_exit_1(proj: Path, tmp_path: Path) -> None:
+    blocker = write(tmp_path / "afile", "x")
+    r = run("export", blocker / "out.jsonl", "-p", proj, "--format", "prodigy")
+    assert r.exit_code == 1
+    assert r.stderr.startswith(f"Error: {blocker}: cannot write: ")

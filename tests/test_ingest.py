@@ -307,6 +307,7 @@ def test_bad_jsonl_line_fails_the_whole_file(
             "text",
             "f:2: field text: contains a NUL character at character 3",
         ),
+        ("hi\n".encode("utf-16"), "text", "f:1: the file is UTF-16 encoded; save it as UTF-8"),
         (
             b"fine\n\xff\xfe\n",
             "text",

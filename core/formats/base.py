@@ -77,6 +77,8 @@ class Lines:
             self.bytes_read += len(raw)
             if self.line == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8) :]
+            elif self.line == 1 and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                raise FormatError("the file is UTF-16 encoded; save it as UTF-8", 1)
             if raw.endswith(b"\n"):
                 raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
             try:

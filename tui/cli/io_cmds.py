@@ -109,6 +109,8 @@ def import_cmd(
             )
     except FormatGuessError as exc:
         raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"{exc.filename or file}: {exc.strerror}") from None
     except ImportFailed as exc:
         lines = str(exc).splitlines()
         for line in lines[:-1]:
@@ -174,6 +176,8 @@ def export_cmd(out: Path, project_dir: Path, fmt: str, gold_only: bool) -> None:
             gold_only=gold_only,
             stdout=sys.stdout if to_stdout else None,
         )
+    except OSError as exc:
+        raise UserError(f"{exc.filename or out}: cannot write: {exc.strerror}") from None
     finally:
         project.close()
     click.echo(f"Exported {summary.line()}", err=to_stdout)
