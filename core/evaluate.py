@@ -15,6 +15,7 @@ Each source is scored on what it is responsible for:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nerloop.core.records import Span
@@ -141,16 +142,29 @@ def load_model(path: str) -> Language:
     return spacy.load(path)
 
 
-def evaluate_project(project: Project, model_path: str | None = None) -> dict[str, Any]:
-    """Model (the promoted one, or `model_path`), rules and LLM on gold, side by side."""
+def model_in_use(project: Project) -> tuple[dict[str, Any] | None, Language | None]:
+    """The promoted run and its loaded pipeline (None, None before the first model)."""
     run = project.store.promoted_run()
+    if run is None or not Path(run["model_path"]).exists():
+        return None, None
+    return run, load_model(run["model_path"])
+
+
+def evaluate_project(
+    project: Project, model_path: str | None = None, *, nlp: Language | None = None
+) -> dict[str, Any]:
+    """Model (the promoted one, `model_path`, or an already loaded `nlp`), rules and LLM on
+    gold, side by side."""
+    run = project.store.promoted_run() if model_path is None else None
     path = model_path or (run["model_path"] if run else None)
+    if nlp is None and path is not None and Path(path).exists():
+        nlp = load_model(path)
     texts, _ = gold_set(project)
     return {
         "gold_texts": len(texts),
-        "model_run": run["id"] if run and model_path is None else None,
+        "model_run": run["id"] if run else None,
         "model_path": path,
-        "model": evaluate_ner(project, load_model(path)) if path else None,
+        "model": evaluate_ner(project, nlp) if nlp is not None else None,
         "rules": evaluate_rules(project),
         "llm": evaluate_llm(project),
     }

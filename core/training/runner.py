@@ -118,9 +118,17 @@ class TrainingRun:
                     continue
         return out
 
-    def events(self, poll: float = 0.2) -> Iterator[dict[str, Any]]:
-        """Progress events until the run ends; the last one is done, failed or cancelled."""
+    def events(
+        self, poll: float = 0.2, stop: Callable[[], bool] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Progress events until the run ends; the last one is done, failed or cancelled.
+
+        `stop` is checked between reads: when it returns True the iteration ends early and the
+        run goes on without a watcher (the worker records its own result).
+        """
         while True:
+            if stop is not None and stop():
+                return
             batch = self._read_lines()
             for event in batch:
                 if event.get("event") in TERMINAL_EVENTS:
