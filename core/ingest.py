@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,12 +44,17 @@ if TYPE_CHECKING:
 
     from nerloop.core.project import Project
 
+# Who imported annotations are by when the file does not say.
 IMPORT_ANNOTATOR = "import"
-ZONE_DOCS = 1000
-_IMPORT_LOCK = threading.Lock()
+# Records per executemany chunk: large enough to make statements rare, small enough that the
+# chunk in flight stays around a megabyte.
 BATCH = 1000
+# Docs tokenized per spaCy memory zone (see RecordChecker._make_doc).
+ZONE_DOCS = 1000
+# Bad records quoted in full; the rest are counted.
 MAX_LISTED = 20
 PROGRESS_EVERY = 2000
+_IMPORT_LOCK = threading.Lock()
 
 
 class ImportFailed(Exception):
@@ -198,12 +203,6 @@ class RecordChecker:
         return spans
 
 
-def _open_records(
-    path: Path, fmt: ImportFormat, lines: Lines, text_column: str, labels: Iterable[str]
-) -> Iterator[ImportedRecord | LineError]:
-    return read_records(lines, fmt, path=path, text_column=text_column, labels=set(labels))
-
-
 def import_file(
     project: Project,
     path: Path,
@@ -248,9 +247,10 @@ def import_file(
     with _IMPORT_LOCK, path.open("rb") as fh, store.write():
         lines = Lines(fh)
         try:
-            for n, rec in enumerate(
-                _open_records(path, fmt, lines, text_column, project.taxonomy.names), 1
-            ):
+            records = read_records(
+                lines, fmt, path=path, text_column=text_column, labels=set(project.taxonomy.names)
+            )
+            for n, rec in enumerate(records, 1):
                 if progress is not None and n % PROGRESS_EVERY == 0:
                     progress(lines.bytes_read)
                 if isinstance(rec, LineError):
