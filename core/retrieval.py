@@ -85,9 +85,9 @@ def example_tokens(example: FewShotExample) -> int:
 # -- embedders -----------------------------------------------------------------------------------
 
 
-def local_embedder() -> HashingEmbedder:
-    """The embedder used when no endpoint is configured: hashed n-grams, 256 dimensions."""
-    return HashingEmbedder(256)
+def local_embedder(dim: int = 256) -> HashingEmbedder:
+    """The embedder used when no endpoint is configured: hashed n-grams (core/embed.py)."""
+    return HashingEmbedder(dim)
 
 
 def embedder_from_settings(settings: Settings) -> Embedder:
@@ -101,7 +101,7 @@ def embedder_from_settings(settings: Settings) -> Embedder:
             timeout=settings.llm_timeout,
             max_retries=settings.llm_max_retries,
         )
-    return local_embedder()
+    return local_embedder(settings.embed_dim)
 
 
 def embed_missing(
