@@ -1,0 +1,132 @@
+"""The API key never lands anywhere: not in the database (or its -wal/-shm), exports, project
+files, command output or error messages, whatever path the run takes.
+
+The key is a unique marker set as NERLOOP_LLM_API_KEY. The runs: propose against the fake
+server (which checks the key did travel, in the Authorization header), a 401 whose body quotes
+the credentials back (as some proxies do), a plain 401, a base URL with the key in its userinfo
+and nobody listening, a bad setting, then stats, taxonomy, import and every export format.
+Afterwards every byte of every file under the project and the exports, and every output,
+is searched for the marker (also base64-, URL- and JSON-escaped forms of it).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fake_llm import FakeLLM
+from reliability_helpers import BAD, heard, heard_spans, init_project, run_cli, write_jsonl
+
+from nerloop.core.ingest import import_file
+
+MARKER = f"sk-nerloop-{uuid.uuid4().hex}-SECRET"
+
+
+def forms(secret: str) -> list[bytes]:
+    """The ways the key could be written down: plain, base64 (basic auth), URL-quoted, and
+    the half that survives truncation."""
+    raw = secret.encode()
+    return [
+        raw,
+        base64.b64encode(raw),
+        urllib.parse.quote(secret).encode(),
+        json.dumps(secret).encode(),
+        raw[len(raw) // 4 : len(raw) // 4 + 16],
+    ]
+
+
+def leaks(blob: bytes) -> list[str]:
+    return [f.decode() for f in forms(MARKER) if f in blob]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLLM]:
+    gold = {}
+    for i in range(6):
+        t = heard(i)
+        gold[t] = [(s["label"], s["start"], s["end"]) for s in heard_spans(t)]
+    with FakeLLM(gold) as server:
+        yield server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_api_key_is_never_stored_logged_exported_or_shown(
+    tmp_path: Path, fake: FakeLLM
+) -> None:
+    project = init_project(tmp_path / "proj")
+    records = [{"text": heard(i)} for i in range(6)]
+    records[0]["spans"] = heard_spans(heard(0))
+    import_file(project, write_jsonl(tmp_path / "texts.jsonl", records))
+    import_file(
+        project,
+        write_jsonl(
+            tmp_path / "gold.jsonl", [{"text": heard(99), "spans": heard_spans(heard(99))}]
+        ),
+        gold=True,
+    )
+    project.close()
+    p = ["-p", str(project.path)]
+    env = {
+        "NERLOOP_LLM_API_KEY": MARKER,
+        "NERLOOP_LLM_BASE_URL": fake.url,
+        "NERLOOP_LLM_MODEL": "fake-model",
+        "NERLOOP_LLM_MAX_RETRIES": "1",
+        "NERLOOP_LLM_CONCURRENCY": "2",
+    }
+    outputs: list[str] = []
+
+    def run(*args: str, expect: int | None = None, **extra: str) -> str:
+        code, out = run_cli(*args, env={**env, **extra})
+        outputs.append(out)
+        if expect is not None:
+            assert code == expect, (args, out)
+        return out
+
+    # Error paths first, so their messages and ledger rows are in the scan.
+    fake.add_faults("401_echo", "401_echo", "401")
+    out = run("propose", "--label", "PRICE", *p, "--limit", "3", expect=1)
+    assert "HTTP 401" in out
+    assert fake.stats.auth_headers[0] == f"Bearer {MARKER}", "the key did not travel at all"
+    dead = f"http://user:{MARKER}@127.0.0.1:{free_port()}/v1"
+    out = run("propose", "--all", *p, expect=1, NERLOOP_LLM_BASE_URL=dead)
+    assert "cannot reach the LLM" in out
+    run("propose", "--all", *p, expect=1, NERLOOP_LLM_TIMEOUT="-1")
+    run("propose", *p, expect=2)  # usage: neither --label nor --all
+    # The normal path.
+    run("propose", "--all", *p, expect=0)
+    assert int(json.loads(run("stats", *p, "--json", expect=0))["proposals"]) > 0
+    run("stats", *p, expect=0)
+    run("taxonomy", "show", *p, expect=0)
+    run("import", str(BAD / "emoji.jsonl"), *p, expect=0)
+    run("import", str(BAD / "invalid_json.jsonl"), *p, expect=1)
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    run("export", str(exports / "a.jsonl"), "--format", "prodigy", *p, expect=0)
+    run("export", str(exports / "a.conll"), "--format", "conll", *p, expect=0)
+    run("export", str(exports / "spacy"), "--format", "spacy", *p, expect=0)
+    outputs.append(run("export", "-", "--format", "prodigy", *p, expect=0))
+
+    assert fake.stats.chat_requests > 3 and (project.path / "nerloop.db").exists()
+    found: dict[str, list[str]] = {}
+    for root in (project.path, exports):
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and leaks(path.read_bytes()):
+                found[str(path)] = leaks(path.read_bytes())
+    for i, out in enumerate(outputs):
+        if leaks(out.encode()):
+            found[f"output {i}"] = leaks(out.encode())
+    assert found == {}
+    # The DB files were really scanned (the WAL holds the latest writes until a checkpoint).
+    names = {q.name for q in project.path.iterdir()}
+    assert "nerloop.db" in names
