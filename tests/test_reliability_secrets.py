@@ -18,6 +18,7 @@ import urllib.parse
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fake_llm import FakeLLM
@@ -65,7 +66,7 @@ def test_the_api_key_is_never_stored_logged_exported_or_shown(
     tmp_path: Path, fake: FakeLLM
 ) -> None:
     project = init_project(tmp_path / "proj")
-    records = [{"text": heard(i)} for i in range(6)]
+    records: list[dict[str, Any]] = [{"text": heard(i)} for i in range(6)]
     records[0]["spans"] = heard_spans(heard(0))
     import_file(project, write_jsonl(tmp_path / "texts.jsonl", records))
     import_file(
