@@ -25,6 +25,7 @@ from nerloop.core.formats import conll
 from nerloop.core.formats.prodigy import dumps, prodigy_record
 from nerloop.core.records import Span, Split, task_hash
 from nerloop.core.tokens import token_span
+from nerloop.core.training.data import DEV_PERCENT, dev_bucket
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -38,13 +39,12 @@ EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
 
 # The span group the ner component's `incorrect_spans_key` names in a training config.
 INCORRECT_SPANS_KEY = "incorrect_spans"
-# About one text in five goes to dev, chosen by its hash so the split never changes.
-DEV_MODULO = 5
 
 
 def is_dev(input_hash: int) -> bool:
-    """Whether a text belongs to the dev split (deterministic, about 20% of texts)."""
-    return input_hash % DEV_MODULO == 0
+    """Whether a text belongs to the dev split: about 20% of texts, by hash, the same buckets
+    as nerloop's own training uses (core.training.data.dev_bucket)."""
+    return dev_bucket(input_hash) < DEV_PERCENT
 
 
 @dataclass(slots=True)
