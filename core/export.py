@@ -25,7 +25,9 @@ from nerloop.core.formats import conll
 from nerloop.core.formats.prodigy import dumps, prodigy_record
 from nerloop.core.records import Span, Split, task_hash
 from nerloop.core.tokens import token_span
-from nerloop.core.training.data import DEV_PERCENT, dev_bucket
+
+# The span group key and the dev buckets are training's, so an export trains the same way.
+from nerloop.core.training.data import DEV_PERCENT, INCORRECT_SPANS_KEY, dev_bucket
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -36,9 +38,6 @@ if TYPE_CHECKING:
 
 ExportFormat = Literal["prodigy", "spacy", "conll"]
 EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
-
-# The span group the ner component's `incorrect_spans_key` names in a training config.
-INCORRECT_SPANS_KEY = "incorrect_spans"
 
 
 def is_dev(input_hash: int) -> bool:
