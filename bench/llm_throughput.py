@@ -145,16 +145,24 @@ def overhead(root: Path, records: list[dict[str, Any]], url: str, calls: int) ->
     taxonomy = [project.taxonomy.get(lab) for lab in LABELS]
     prompts = [batch_prompt(r["text"], taxonomy) for r in records]
 
-    async def client_only() -> tuple[float, float]:
-        async with LLMClient(project.settings) as client:
-            await client.chat(prompts[0].messages, prompts[0].schema)  # warm the connection
+    async def client_only(conc: int) -> tuple[float, float]:
+        settings = project.settings.model_copy(update={"llm_concurrency": conc})
+        async with LLMClient(settings) as client:
+            # Open every lane's connection first, so connecting is not counted.
+            await asyncio.gather(*(client.chat(p.messages, p.schema) for p in prompts[:conc]))
+            sem = asyncio.Semaphore(conc)
+
+            async def one(i: int) -> None:
+                async with sem:
+                    p = prompts[i % len(prompts)]
+                    await client.chat(p.messages, p.schema)
+
             cpu0, wall0 = time.process_time(), time.perf_counter()
-            for i in range(calls):
-                p = prompts[i % len(prompts)]
-                await client.chat(p.messages, p.schema)
+            await asyncio.gather(*(one(i) for i in range(calls)))
             return time.process_time() - cpu0, time.perf_counter() - wall0
 
-    cpu, wall = asyncio.run(client_only())
+    cpu, wall = asyncio.run(client_only(1))
+    cpu16, wall16 = asyncio.run(client_only(16))
 
     proposer = LLMProposer.from_project(project)
     texts = list(project.store.iter_texts("pool"))
@@ -175,10 +183,23 @@ def overhead(root: Path, records: list[dict[str, Any]], url: str, calls: int) ->
         "calls": calls,
         "client_cpu_ms_per_call": round(cpu / calls * 1000, 3),
         "client_wall_ms_per_call": round(wall / calls * 1000, 3),
+        "client_cpu_ms_per_call_c16": round(cpu16 / calls * 1000, 3),
+        "client_wall_ms_per_call_c16": round(wall16 / calls * 1000, 3),
         "pipeline_calls": n,
         "pipeline_cpu_ms_per_call": round(pcpu / n * 1000, 3),
         "pipeline_wall_ms_per_call": round(pwall / n * 1000, 3),
     }
+
+
+def python_speed_ms() -> float:
+    """Best of 5 of sum(range(10**6)), in ms: how fast this machine runs Python right now
+    (about 15-20 ms on an idle recent x86 core), to scale the other figures by."""
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        sum(range(10**6))
+        best = min(best, time.perf_counter() - t)
+    return round(best * 1000, 1)
 
 
 def write_section(text: str) -> None:
@@ -200,7 +221,10 @@ def section(fig: dict[str, Any], command: str) -> str:
         [
             f"## {SECTION}",
             "",
-            f"`{command}` on {fig['date']} ({fig['machine']}).",
+            f"`{command}` on {fig['date']} ({fig['machine']}; load average "
+            f"{fig['load_average'][0]} on a shared machine; `sum(range(10**6))` took "
+            f"{fig['python_speed_ms']} ms, against about 15-20 ms on an idle recent x86 core, so "
+            "CPU figures here are inflated by roughly that ratio).",
             "",
             f"Real client and `LLMProposer.run` (batch mode, {len(LABELS)} MIT Movie labels a "
             "call)",
@@ -217,11 +241,13 @@ def section(fig: dict[str, Any], command: str) -> str:
             "",
             f"Concurrency 16 vs 1: **{fig['speedup']}x** (target >= 10x: {ok_speed}).",
             "",
-            f"Overhead with a 0 ms server, {o['calls']} sequential calls, CPU time of the client",
-            "process per call (the server's work and waiting excluded):",
-            f"- `LLMClient.chat` alone: **{o['client_cpu_ms_per_call']} ms** "
+            f"Overhead with a 0 ms server, {o['calls']} calls, CPU time of the client process per",
+            "call (the server's work and the waiting excluded):",
+            f"- `LLMClient.chat` alone, one call at a time: **{o['client_cpu_ms_per_call']} ms** "
             f"(target < 2 ms: {ok_over}); wall {o['client_wall_ms_per_call']} ms a call "
             "including the server;",
+            f"- `LLMClient.chat` alone, 16 in flight: {o['client_cpu_ms_per_call_c16']} ms CPU "
+            f"a call ({o['client_wall_ms_per_call_c16']} ms wall a call);",
             f"- whole `LLMProposer.ask` (prompt, cache lookup, chat, parse, align, commit): "
             f"{o['pipeline_cpu_ms_per_call']} ms CPU, {o['pipeline_wall_ms_per_call']} ms wall.",
         ]
@@ -251,6 +277,8 @@ def main() -> None:
         print(json.dumps(over))
     fig = {
         "date": dt.date.today().isoformat(),
+        "python_speed_ms": python_speed_ms(),
+        "load_average": [round(x, 1) for x in os.getloadavg()],
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus, Python "
         f"{platform.python_version()}",
         "throughput": runs,
