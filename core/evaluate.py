@@ -52,9 +52,9 @@ def score_spans(
     total = [0, 0, 0]
     scored: set[int] = set()
     for label in labels:
-        ids = set(text_ids[label] if isinstance(text_ids, Mapping) else text_ids)
         if isinstance(text_ids, Mapping) and label not in text_ids:
             continue
+        ids = set(text_ids[label] if isinstance(text_ids, Mapping) else text_ids)
         tp = fp = fn = 0
         for tid in ids:
             g = {(s.start, s.end) for s in gold.get(tid, ()) if s.label == label}
