@@ -115,8 +115,9 @@ def _run(proposer: LLMProposer, jobs: list, batch: bool, n_requests: int) -> Non
         try:
             summary = asyncio.run(proposer.run(jobs, batch=batch, on_outcome=advance, check=True))
         except LLMUnreachableError as exc:
-            for line in _summary_lines(seen):
-                click.echo(line, err=True)
+            if seen.requests:  # it went away mid-job: say what was stored before it did
+                for line in _summary_lines(seen):
+                    click.echo(line, err=True)
             raise UserError(str(exc)) from None
         except KeyboardInterrupt:
             click.echo("", err=True)
