@@ -33,7 +33,7 @@ def trained_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     add_answered(project, data[:100])
     add_gold(project, data[100:])
     project.close()
-    result = cli("train", "-p", root / "heards", "--max-steps", 80, "--json")
+    result = cli("train", "-p", root / "heards", "--max-steps", 40, "--json")
     assert result.exit_code == 0, result.output
     run = json.loads(result.output)
     assert run["status"] == "done" and run["promoted"]

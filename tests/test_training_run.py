@@ -13,7 +13,7 @@ import spacy
 from conftest import TAXONOMY
 from training_fixtures import Sample, add_answered, add_gold, samples
 
-from nerloop.core.evaluate import evaluate_project, predict, score_spans
+from nerloop.core.evaluate import evaluate_project, learning_curve, predict, score_spans
 from nerloop.core.project import Project
 from nerloop.core.proposers.model import ModelProposer, by_informativeness
 from nerloop.core.training.promote import should_promote
@@ -24,7 +24,7 @@ from nerloop.core.training.runner import (
     train,
 )
 
-STEPS = 120
+STEPS = 60
 
 
 def new_project(root: Path) -> Project:
@@ -133,6 +133,21 @@ def test_promotion_needs_no_worse_gold_f(trained: Any) -> None:
     assert should_promote(project, worse) == (False, current["overall"]["f"])
     assert should_promote(project, current)[0]  # a tie goes to the newer model
     assert should_promote(project, {"texts": 0})[0]  # no gold: nothing to judge by
+
+
+def test_learning_curve_trains_on_shares_of_the_answers(trained: Any) -> None:
+    project, row, _, _ = trained
+    seen: list[dict[str, Any]] = []
+    points = learning_curve(project, (0.5, 1.0), max_steps=10, on_event=seen.append)
+    assert [p["fraction"] for p in points] == [0.5, 1.0]
+    assert points[0]["train_texts"] < points[1]["train_texts"] == row["counts"]["train_texts"]
+    assert all(0.0 <= p["f"] <= 1.0 and set(p["labels"]) == {"PRICE", "LOCATION"} for p in points)
+    assert {e["fraction"] for e in seen if e["event"] == "done"} == {0.5, 1.0}
+    curve_runs = project.store.list_runs(2)
+    assert [r["purpose"] for r in curve_runs] == ["curve", "curve"]
+    assert not any(r["promoted"] or r["model_path"] for r in curve_runs)  # nothing kept
+    assert project.store.promoted_run()["id"] == row["id"]
+    assert leftovers(project) == [f"run-{row['id']}"]
 
 
 def test_cancelled_run_leaves_nothing(tmp_path: Path) -> None:
