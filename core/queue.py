@@ -142,7 +142,9 @@ class Queue:
     taxonomy: Taxonomy
     settings: Settings
     annotator: str
-    proposers: Sequence[Proposer] = ()
+    proposers: Sequence[Proposer] | Callable[[], Sequence[Proposer]] = ()
+    """The active proposers, or a function that makes them: called on first need, in the
+    fetch worker, so building a spaCy pipeline never delays the first question."""
     clock: Callable[[], float] = time.time
     """Wall-clock seconds for lease expiry (leases are compared across processes)."""
     source_order: Sequence[Source] = ()
@@ -170,9 +172,14 @@ class Queue:
         """The labels of a pass: one label, or all of them (None) in taxonomy order."""
         return [label_pass] if label_pass else self.taxonomy.names
 
+    def active_proposers(self) -> Sequence[Proposer]:
+        if callable(self.proposers):
+            self.proposers = list(self.proposers())
+        return self.proposers
+
     def sources_for(self, label: str) -> list[Proposer]:
         rank = {s: i for i, s in enumerate(self.source_order)}
-        active = [p for p in self.proposers if label in p.labels()]
+        active = [p for p in self.active_proposers() if label in p.labels()]
         return sorted(active, key=lambda p: rank.get(p.source, 99))
 
     # -- fetching (worker thread) --------------------------------------------------------------

@@ -171,10 +171,10 @@ class Session:
         if self._task is None:
             return None
         q = self._task.questions[self._index]
-        toks = self.tokens()
-        if self._bounds is None or not toks:
+        if self._bounds is None:  # unmoved: no need to tokenize (the key press stays cheap)
             ts, te = q.first.token_start, q.first.token_end
             return Shown(self._task, q, self._index, q.start, q.end, ts, te, False)
+        toks = self.tokens()
         ts, te = self._bounds
         start, end = toks[ts][0], toks[te][1]
         edited = (start, end) != (q.start, q.end)
@@ -211,12 +211,18 @@ class Session:
             span = Span(
                 shown.start, shown.end, shown.question.label, shown.token_start, shown.token_end
             )
-        ids = tuple(
-            self.store.add_answer(
-                p.id, kind, self.queue.annotator, span=span, session=self.session_id
+        # One transaction (one fsync) for the question's answers and, when the task is done,
+        # giving its lease back: the commit is the slow part of a key press.
+        finished = self._index + 1 >= len(shown.task.questions)
+        with self.store.write():
+            ids = tuple(
+                self.store.add_answer(
+                    p.id, kind, self.queue.annotator, span=span, session=self.session_id
+                )
+                for p in shown.question.proposals
             )
-            for p in shown.question.proposals
-        )
+            if finished:
+                self.queue.release(self.store, shown.task.key)
         self._history.append(_Given(shown.task, shown.index, kind, ids))
         self._rows += len(ids)
         self.counts[kind] += 1
@@ -225,11 +231,10 @@ class Session:
             self._first_answer_at = now
         self._last_answer_at = now
         self._bounds = None
-        if self._index + 1 < len(shown.task.questions):
-            self._index += 1
-        else:
-            self.queue.release(self.store, shown.task.key)
+        if finished:
             self._next_task()
+        else:
+            self._index += 1
         return True
 
     def undo(self) -> bool:
@@ -237,14 +242,15 @@ class Session:
         if not self._history:
             return False
         given = self._history.pop()
-        for answer_id in given.answer_ids:
-            self.store.undo_answer(answer_id, self.queue.annotator, session=self.session_id)
+        with self.store.write():
+            for answer_id in given.answer_ids:
+                self.store.undo_answer(answer_id, self.queue.annotator, session=self.session_id)
+            if self._task is None or self._task.key != given.task.key:
+                self.queue.relet(self.store, given.task.key)
         self.counts[given.answer] -= 1
         self._rows -= len(given.answer_ids)
         if self._task is not None and self._task.key != given.task.key:
             self._buffer.appendleft(self._task)
-        if self._task is None or self._task.key != given.task.key:
-            self.queue.relet(self.store, given.task.key)
         self._task = given.task
         self._index = given.index
         self._bounds = None

@@ -106,9 +106,26 @@ def test_two_annotators_never_get_the_same_task(project: Project) -> None:
         t.start()
     for t in threads:
         t.join()
+    # Which thread gets how many depends on the scheduler; that no task is given twice and
+    # none is lost does not.
     assert not set(got["alice"]) & set(got["bob"])
     assert sorted(got["alice"] + got["bob"]) == ids
-    assert got["alice"] and got["bob"]
+
+
+def test_annotators_taking_turns_share_the_tasks(project: Project) -> None:
+    ids = add_texts(project, [f"wheat lot {i} at {100 + i} usd/t" for i in range(10)])
+    for text_id in ids:
+        propose(project, text_id, "PRICE", "usd/t", "llm")
+    clock = FakeClock()
+    queues = [make_queue(project, "alice", clock), make_queue(project, "bob", clock)]
+    held: dict[str, list[tuple[int, str]]] = {"alice": [], "bob": []}
+    for turn in range(10):
+        q = queues[turn % 2]
+        held[q.annotator] += keys(q.fetch("PRICE", n=2, held=held[q.annotator]))
+    alice = {t for t, _ in held["alice"]}
+    bob = {t for t, _ in held["bob"]}
+    assert alice == set(ids[0:2] + ids[4:6] + ids[8:10])
+    assert bob == set(ids[2:4] + ids[6:8])
 
 
 def test_an_expired_lease_goes_back_to_the_pool(project: Project) -> None:

@@ -221,8 +221,8 @@ async def test_empty_queue_without_texts(project: Project) -> None:
     app = app_for(project)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_empty(pilot)
-        assert "No texts to annotate" in shown(app, "ann-status")
-        assert "nerloop import" in shown(app, "ann-status")
+        assert "No texts to annotate" in shown(app, "ann-text")
+        assert "nerloop import" in shown(app, "ann-text")
 
 
 async def test_empty_queue_for_a_ner_label_without_llm(project: Project) -> None:
@@ -230,8 +230,8 @@ async def test_empty_queue_for_a_ner_label_without_llm(project: Project) -> None
     app = app_for(project)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_empty(pilot)
-        assert "the LLM is not configured" in shown(app, "ann-status")
-        assert "llm_model" in shown(app, "ann-status")
+        assert "the LLM is not configured" in shown(app, "ann-text")
+        assert "llm_model" in shown(app, "ann-text")
 
 
 class Unreachable:
@@ -249,8 +249,8 @@ async def test_empty_queue_when_the_llm_is_unreachable(project: Project) -> None
     app = app_for(project, proposers=[Unreachable()])
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_empty(pilot)
-        assert "cannot connect" in shown(app, "ann-status")
-        assert "llm_base_url" in shown(app, "ann-status")
+        assert "cannot connect" in shown(app, "ann-text")
+        assert "llm_base_url" in shown(app, "ann-text")
 
 
 async def test_empty_queue_when_the_pass_is_finished(project: Project) -> None:
@@ -260,7 +260,7 @@ async def test_empty_queue_when_the_pass_is_finished(project: Project) -> None:
         await wait_for_question(pilot)
         await pilot.press("y", "n", "y", "n")
         await wait_for_empty(pilot)
-        assert "pass is finished" in shown(app, "ann-status")
+        assert "pass is finished" in shown(app, "ann-text")
         assert "4/4 answered" in shown(app, "ann-progress")
 
 
@@ -270,7 +270,7 @@ async def test_empty_queue_when_others_hold_the_tasks(project: Project) -> None:
     app = app_for(project)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_empty(pilot)
-        assert "other annotators" in shown(app, "ann-status")
+        assert "other annotators" in shown(app, "ann-text")
 
 
 async def test_rule_labels_work_without_an_llm(project: Project) -> None:

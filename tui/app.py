@@ -18,7 +18,7 @@ from nerloop.core.project import Project
 from nerloop.core.proposers import Proposer
 from nerloop.core.proposers.registry import proposers_for
 from nerloop.core.queue import Queue
-from nerloop.core.session import Session, spacy_tokenizer
+from nerloop.core.session import Session, Tokenize, spacy_tokenizer
 from nerloop.tui import keymap
 from nerloop.tui.panes.annotate import AnnotatePane
 from nerloop.tui.panes.data import DataPane
@@ -29,6 +29,18 @@ from nerloop.tui.panes.train import TrainPane
 from nerloop.tui.widgets.modals import HelpScreen
 
 TABS = ("annotate", "taxonomy", "gold", "train", "evaluate", "data")
+
+
+def lazy_tokenizer(project: Project) -> Tokenize:
+    """The project's tokenizer, made on first use (spaCy's `blank` takes a moment)."""
+    made: list[Tokenize] = []
+
+    def tokenize(text: str) -> Sequence[tuple[int, int]]:
+        if not made:
+            made.append(spacy_tokenizer(project.nlp))
+        return made[0](text)
+
+    return tokenize
 
 
 class NerloopApp(App[None]):
@@ -59,10 +71,11 @@ class NerloopApp(App[None]):
             project.taxonomy,
             project.settings,
             annotator,
-            list(proposers_for(project) if proposers is None else proposers),
+            (lambda: proposers_for(project)) if proposers is None else list(proposers),
             clock=clock,
         )
-        self.tokenize = spacy_tokenizer(project.nlp)
+        # The tokenizer is only needed once a boundary moves: do not build it at start-up.
+        self.tokenize = lazy_tokenizer(project)
         self.session = Session(
             project.store, self.queue, self.tokenize, clock=session_clock, session_id=session_id
         )
@@ -105,7 +118,7 @@ class NerloopApp(App[None]):
     def taxonomy_changed(self) -> None:
         """A label was edited: the queue uses the new taxonomy and rules from now on."""
         self.queue.taxonomy = self.project.taxonomy
-        self.queue.proposers = proposers_for(self.project)
+        self.queue.proposers = lambda: proposers_for(self.project)
         for label in self.project.taxonomy.rule_labels:
             # New terms may match texts the rules already went over: let them run again.
             self.project.store.clear_coverage(label.name, "rule")

@@ -191,7 +191,9 @@ class AnnotatePane(Vertical, can_focus=True):
             f" · accept {accept:.0%}" if accept is not None else " · accept –",
             (f" · {one_line(s.queue.annotator)}", "dim"),
         )
-        self.query_one("#ann-progress", Static).update(line)
+        # Every Static of this pane has a fixed height (app.tcss), so an update repaints that
+        # widget only, without a layout pass over the screen: this keeps a key press cheap.
+        self.query_one("#ann-progress", Static).update(line, layout=False)
 
     def redraw(self) -> None:
         self.draw_progress()
@@ -201,19 +203,20 @@ class AnnotatePane(Vertical, can_focus=True):
         context = self.query_one("#ann-context", Static)
         status = self.query_one("#ann-status", Static)
         if shown is None:
-            text_view.update("")
-            info.update("")
-            context.update("")
             empty = self.session.empty
             if empty is None:
-                status.update(Text(self.status))
+                message = Text(self.status)
             else:
-                status.update(
-                    Text.assemble((one_line(empty.message), "bold"), "\n", one_line(empty.hint))
+                message = Text.assemble(
+                    (one_line(empty.message), "bold"), "\n\n", one_line(empty.hint)
                 )
+            # The text box has room for a message and a hint; the lines below stay blank.
+            text_view.update(message, layout=False)
+            for widget in (info, context, status):
+                widget.update("", layout=False)
             return
         task, q = shown.task, shown.question
-        text_view.update(highlighted(task.text.text, shown.start, shown.end))
+        text_view.update(highlighted(task.text.text, shown.start, shown.end), layout=False)
         score = f"{q.score:.2f}" if q.score is not None else "–"
         info.update(
             Text.assemble(
@@ -223,13 +226,17 @@ class AnnotatePane(Vertical, can_focus=True):
                 ("  (moved)" if shown.edited else ""),
                 f"\nsource {'+'.join(q.sources)} · score {score}",
                 f" · span {shown.index + 1}/{len(task.questions)} of text #{task.text.id}",
-            )
+            ),
+            layout=False,
         )
         if self.show_context:
             said = q.context
             context.update(
-                Text("LLM context: " + one_line(said)) if said else Text("No context from the LLM.")
+                Text("LLM context: " + one_line(said))
+                if said
+                else Text("No context from the LLM."),
+                layout=False,
             )
         else:
-            context.update("")
-        status.update("")
+            context.update("", layout=False)
+        status.update("", layout=False)

@@ -19,7 +19,7 @@ SPAN_STYLE = "reverse bold"
 CURSOR_STYLE = "underline bold"
 SELECTION_STYLE = "reverse"
 # Around a span, at most this many characters of a long text are shown.
-WINDOW = 700
+WINDOW = 300
 
 
 def plain(value: object) -> Text:
