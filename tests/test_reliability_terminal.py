@@ -16,7 +16,6 @@ from pathlib import Path
 from reliability_helpers import TuiProcess, init_project, wait_for_log, write_jsonl
 
 from nerloop.core.ingest import import_file
-
 from nerloop.core.records import NewProposal
 
 CLIP = "UFdORUQtQ0xJUA=="  # base64 of PWNED-CLIP
