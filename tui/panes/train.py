@@ -111,8 +111,8 @@ def log_line(event: dict[str, Any]) -> str | None:
             return "gold: no finished gold texts, the model is not scored"
         return f"gold: F {_pct(s['overall']['f'])} on {s['texts']} texts"
     if kind == "done":
-        used = "now in use" if event.get("promoted") else "kept, not used (worse on gold)"
-        return f"done: {event.get('model_path')} ({used})"
+        used = "now in use" if event.get("promoted") else "kept but not used: worse on gold"
+        return f"done: {event.get('model_path')}, {used}"
     if kind == "failed":
         return f"failed: {event.get('error', '')}"
     if kind == "cancelled":
