@@ -18,7 +18,9 @@ def token_span(
     Returns (char_start, char_end, token_start, token_end_inclusive), or None when the span does
     not fit `mode` (strict: it does not fall on token boundaries) or is empty.
     """
-    if not 0 <= start < end <= len(doc.text):
+    # The text's length without `doc.text`, which rebuilds the string from every token.
+    length = doc[-1].idx + len(doc[-1].text_with_ws) if len(doc) else 0
+    if not 0 <= start < end <= length:
         return None
     span = doc.char_span(start, end, alignment_mode=mode)
     if span is None or len(span) == 0:
