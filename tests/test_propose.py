@@ -124,6 +124,23 @@ def test_noisy_answers_are_placed_or_dropped_by_reason(
     assert spans_of(project, ids[0]) == ["250 usd/t"]
 
 
+def test_partial_words_and_extra_words_from_the_llm(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clean_env(monkeypatch)
+    with FakeLLM(GOLD, noise=Noise(partial=1.0, seed=5)) as fake:
+        wire(project, fake.url)
+        ids = add_texts(project, [T1])
+        run(project, ["LOCATION"])  # "rouen" cut to "rou".."roue": expanded to the token
+    assert spans_of(project, ids[0]) == ["rouen"]
+    with FakeLLM(GOLD, noise=Noise(extra_words=1.0, seed=5)) as fake:
+        wire(project, fake.url)
+        [tid] = add_texts(project, [T2])
+        run(project, ["PRICE"])  # a neighbouring word comes along: the span says so
+    [got] = spans_of(project, tid, "PRICE")
+    assert got in ("offered 180 eur/t", "180 eur/t cif")
+
+
 def test_failed_requests_are_recorded_and_asked_again(project: Project, fake: FakeLLM) -> None:
     wire(project, fake.url)
     add_texts(project, [T1])

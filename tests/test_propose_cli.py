@@ -147,6 +147,18 @@ def test_stats_show_the_llm_ledger_and_cost(project: Project, fake: FakeLLM) -> 
     assert llm["cost_per_accepted_span"] == pytest.approx(cost, abs=1e-6)
 
 
+def test_stats_text_has_an_llm_line(project: Project, fake: FakeLLM) -> None:
+    write_settings(project.path, fake.url, llm_price_in_per_1k=0.5)
+    add_texts(project, [T1])
+    assert "llm calls" not in cli("stats", "-p", str(project.path)).output
+    assert cli("propose", "-p", str(project.path), "--label", "PRICE").exit_code == 0
+    out = cli("stats", "-p", str(project.path)).output
+    [line] = [ln for ln in out.splitlines() if ln.startswith("llm calls")]
+    tokens_in = project.store.llm_stats()["tokens_in"]
+    assert f"1   (cache hits 0, errors 0, tokens {tokens_in} in / " in line
+    assert line.endswith(f", cost {tokens_in / 1000 * 0.5:.4f})")
+
+
 def test_stats_without_prices_have_no_cost(project: Project) -> None:
     llm = json.loads(cli("stats", "-p", str(project.path), "--json").output)["llm"]
     assert llm["calls"] == 0 and llm["cost"] is None and llm["cost_per_accepted_span"] is None

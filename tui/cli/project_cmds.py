@@ -10,6 +10,7 @@ import click
 from nerloop.core.project import Project
 from nerloop.core.stats import project_stats
 from nerloop.tui.cli.base import main, open_project, project_option, user_errors
+from nerloop.tui.cli.llm_cmds import llm_stats_line
 
 
 @main.command()
@@ -66,6 +67,9 @@ def stats(project_dir: Path, as_json: bool) -> None:
         f"answers    {sum(answers.values()):>8}   (accept {answers['accept']}, "
         f"reject {answers['reject']}, ignore {answers['ignore']})"
     )
+    llm_line = llm_stats_line(figures.get("llm") or {})
+    if llm_line:
+        click.echo(llm_line)
     click.echo("")
     click.echo(f"{'label':<16}{'kind':<6}{'proposed':>9}{'accept':>8}{'reject':>8}{'ignore':>8}")
     for name, row in figures["labels"].items():
