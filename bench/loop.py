@@ -43,7 +43,7 @@ from loop_report import (  # noqa: E402
     update_results_md,
     write_chart,
 )
-from loop_sim import LoopConfig, Simulation, Strategy  # noqa: E402
+from loop_sim import LoopConfig, Simulation, Strategy, StrategyResult  # noqa: E402
 
 DATA = HERE.parent.parent / "shared" / "datasets" / "mit_movie"
 
@@ -234,7 +234,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for strategy in chosen:
                 t0 = time.perf_counter()
-                sim = Simulation(data, cfg, strategy, work, fake.url)
+                try:
+                    sim = Simulation(data, cfg, strategy, work, fake.url)
+                except Exception as exc:  # keep the other strategies' figures
+                    failed = StrategyResult(strategy, error=f"{type(exc).__name__}: {exc}")
+                    report["strategies"].append({**failed.as_dict(), "milestones": {}})
+                    print(f"[{strategy.name}] could not start: {failed.error}", flush=True)
+                    continue
                 result = sim.run(
                     lambda name, p: print(
                         f"[{name}] {p['decisions']} decisions: F {p.get('f')} "
@@ -244,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 ).as_dict()
                 report["strategies"].append(result)
+                # Written after every strategy: a crash later loses nothing measured so far.
+                args.out.write_text(json.dumps(report, indent=2) + "\n")
                 print(
                     f"[{strategy.name}] done in {time.perf_counter() - t0:.0f} s"
                     + (f"; ERROR {result['error']}" if result["error"] else ""),

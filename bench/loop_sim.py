@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from loop_data import Dataset, GoldSet, make_project
 
@@ -34,14 +34,13 @@ from nerloop.core.evaluate import predict, score_spans
 from nerloop.core.project import DB_FILE, Project
 from nerloop.core.prompts import FewShot
 from nerloop.core.proposers.llm import LLMProposer
+from nerloop.core.proposers.model import ModelProposer
 from nerloop.core.queue import Queue
 from nerloop.core.records import StoredText, input_hash
+from nerloop.core.retrieval import Retriever
 from nerloop.core.session import Session, spacy_tokenizer
 from nerloop.core.training.data import Policy
 from nerloop.core.training.runner import train
-
-if TYPE_CHECKING:
-    from nerloop.core.proposers.model import ModelProposer
 
 ANNOTATOR = "simulated"
 
@@ -112,8 +111,6 @@ class StrategyResult:
 
 def fewshot_adapter(project: Project) -> Callable[[StoredText, Sequence[str]], list[FewShot]]:
     """Retriever examples -> prompt examples (the glue core does not have yet)."""
-    from nerloop.core.retrieval import Retriever
-
     retriever = Retriever.from_settings(project.store, project.settings)
 
     def examples_for(text: StoredText, labels: Sequence[str]) -> list[FewShot]:
@@ -130,8 +127,6 @@ def fewshot_adapter(project: Project) -> Callable[[StoredText, Sequence[str]], l
 
 def model_proposer(project: Project) -> ModelProposer | None:
     """The project's model proposer (the promoted model), or None before the first model."""
-    from nerloop.core.proposers.model import ModelProposer
-
     return ModelProposer.from_project(project)
 
 
