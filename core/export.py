@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, get_args
 
 from nerloop.core.formats import conll
 from nerloop.core.formats.prodigy import dumps, prodigy_record
+from nerloop.core.ingest import job_tokenizer
 from nerloop.core.records import Span, Split, task_hash
 from nerloop.core.tokens import token_span
 
@@ -30,7 +31,6 @@ from nerloop.core.tokens import token_span
 from nerloop.core.training.data import DEV_PERCENT, INCORRECT_SPANS_KEY, dev_bucket
 
 if TYPE_CHECKING:
-    from spacy.language import Language
     from spacy.tokens import Doc
 
     from nerloop.core.project import Project
@@ -200,8 +200,14 @@ def _gold_task_hash(input_hash: int, spans: list[Span]) -> int:
 
 def write_prodigy(project: Project, out: IO[str], *, gold_only: bool = False) -> ExportSummary:
     """One record per live answer on a pool text, then one per finished gold annotation."""
+    with job_tokenizer(project.taxonomy.lang) as make_doc:
+        return _write_prodigy(project, out, make_doc, gold_only)
+
+
+def _write_prodigy(
+    project: Project, out: IO[str], make_doc: Callable[[str], Doc], gold_only: bool
+) -> ExportSummary:
     summary = ExportSummary("prodigy", getattr(out, "name", "-"))
-    nlp = project.nlp
     if not gold_only:
         last_text = -1
         doc: Doc | None = None
@@ -209,7 +215,7 @@ def write_prodigy(project: Project, out: IO[str], *, gold_only: bool = False) ->
         for row in project.store.iter_answers_by_text("pool"):
             if row["text_id"] != last_text:
                 last_text = row["text_id"]
-                doc = nlp.make_doc(row["text"])
+                doc = make_doc(row["text"])
                 tokens = _tokens(doc)
                 summary.texts += 1
             assert doc is not None
@@ -230,7 +236,7 @@ def write_prodigy(project: Project, out: IO[str], *, gold_only: bool = False) ->
             summary.records += 1
     last_text = -1
     for g in project.store.iter_gold_annotations():
-        doc = nlp.make_doc(g["text"])
+        doc = make_doc(g["text"])
         spans = _with_tokens(doc, g["spans"])
         if g["text_id"] != last_text:
             last_text = g["text_id"]
@@ -259,15 +265,21 @@ def _doc_tokens(doc: Doc) -> list[tuple[str, int, int]]:
 def write_conll(project: Project, out: IO[str], *, gold_only: bool = False) -> ExportSummary:
     """BIO blocks: pool texts with at least one accepted span (tokens no accepted span covers
     are O), then finished gold texts (latest annotation), marked `# split = gold`."""
+    with job_tokenizer(project.taxonomy.lang) as make_doc:
+        return _write_conll(project, out, make_doc, gold_only)
+
+
+def _write_conll(
+    project: Project, out: IO[str], make_doc: Callable[[str], Doc], gold_only: bool
+) -> ExportSummary:
     summary = ExportSummary("conll", getattr(out, "name", "-"))
-    nlp = project.nlp
     if not gold_only:
         for t in answered_texts(project.store):
             if not t.accepted:
                 continue
             kept, dropped = non_overlapping(t.accepted)
             summary.dropped_overlaps += len(dropped)
-            doc = nlp.make_doc(t.text)
+            doc = make_doc(t.text)
             conll.write_text(
                 out, text=t.text, tokens=_doc_tokens(doc), spans=kept, meta=t.meta, gold=False
             )
@@ -276,7 +288,7 @@ def write_conll(project: Project, out: IO[str], *, gold_only: bool = False) -> E
     for text_id, text, spans in project.store.gold_examples():
         kept, dropped = non_overlapping(spans)
         summary.dropped_overlaps += len(dropped)
-        doc = nlp.make_doc(text)
+        doc = make_doc(text)
         meta = project.store.get_text(text_id).meta
         conll.write_text(out, text=text, tokens=_doc_tokens(doc), spans=kept, meta=meta, gold=True)
         summary.texts += 1
@@ -285,9 +297,14 @@ def write_conll(project: Project, out: IO[str], *, gold_only: bool = False) -> E
 
 
 def _doc(
-    nlp: Language, text: str, ents: list[Span], summary: ExportSummary, *, complete: bool
+    make_doc: Callable[[str], Doc],
+    text: str,
+    ents: list[Span],
+    summary: ExportSummary,
+    *,
+    complete: bool,
 ) -> Doc:
-    doc = nlp.make_doc(text)
+    doc = make_doc(text)
     kept, dropped = non_overlapping(ents)
     summary.dropped_overlaps += len(dropped)
     spans = []
@@ -326,22 +343,23 @@ def write_spacy(project: Project, out_dir: Path, *, gold_only: bool = False) -> 
     """train.spacy and dev.spacy from answers (accepted spans as entities, rejected ones in
     doc.spans["incorrect_spans"], other tokens missing; dev is ~20% by text hash), and
     test.spacy from finished gold (complete annotations)."""
-    with msgpack_registries_cached():
-        return _write_spacy(project, out_dir, gold_only=gold_only)
+    with msgpack_registries_cached(), job_tokenizer(project.taxonomy.lang) as make_doc:
+        return _write_spacy(project, out_dir, make_doc, gold_only)
 
 
-def _write_spacy(project: Project, out_dir: Path, *, gold_only: bool) -> ExportSummary:
+def _write_spacy(
+    project: Project, out_dir: Path, make_doc: Callable[[str], Doc], gold_only: bool
+) -> ExportSummary:
     from spacy.tokens import DocBin
 
     summary = ExportSummary("spacy", str(out_dir))
-    nlp = project.nlp
     bins: dict[str, DocBin] = {}
     if not gold_only:
         bins["train.spacy"], bins["dev.spacy"] = DocBin(), DocBin()
         for t in answered_texts(project.store):
             if not (t.accepted or t.rejected):
                 continue
-            doc = _doc(nlp, t.text, t.accepted, summary, complete=False)
+            doc = _doc(make_doc, t.text, t.accepted, summary, complete=False)
             incorrect = []
             for s in t.rejected:
                 span = doc.char_span(s.start, s.end, label=s.label)
@@ -354,7 +372,7 @@ def _write_spacy(project: Project, out_dir: Path, *, gold_only: bool) -> ExportS
             summary.texts += 1
     bins["test.spacy"] = DocBin()
     for _, text, spans in project.store.gold_examples():
-        bins["test.spacy"].add(_doc(nlp, text, spans, summary, complete=True))
+        bins["test.spacy"].add(_doc(make_doc, text, spans, summary, complete=True))
         summary.texts += 1
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, docbin in bins.items():

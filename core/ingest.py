@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,7 +54,8 @@ ZONE_DOCS = 1000
 # Bad records quoted in full; the rest are counted.
 MAX_LISTED = 20
 PROGRESS_EVERY = 2000
-_IMPORT_LOCK = threading.Lock()
+# Import and export jobs of one process take turns on `job_pipeline`.
+JOB_LOCK = threading.RLock()
 
 
 class ImportFailed(Exception):
@@ -108,36 +109,38 @@ class ImportSummary:
 
 
 @functools.lru_cache(maxsize=4)
-def checking_pipeline(lang: str) -> Language:
-    """The tokenizer imports check spans with: a blank pipeline of the project's language, the
-    same as `Project.nlp`, but the import's own, because it opens memory zones, which would
-    invalidate docs that other threads make with a shared pipeline at the same time."""
+def job_pipeline(lang: str) -> Language:
+    """The tokenizer of import and export jobs: a blank pipeline of the project's language, the
+    same as `Project.nlp`, but the jobs' own, because they open memory zones on it, which would
+    invalidate docs that other threads make with a shared pipeline at the same time. Use it
+    through `ZonedTokenizer` while holding JOB_LOCK."""
     import spacy
 
     return spacy.blank(lang)
 
 
-class RecordChecker:
-    """Checks a record's spans against the project: labels, range, token boundaries, overlap."""
+class ZonedTokenizer:
+    """`make_doc` on `job_pipeline(lang)` inside spaCy memory zones.
 
-    def __init__(self, labels: Iterable[str], nlp: Callable[[], Language]) -> None:
-        self.labels = set(labels)
-        self._nlp_factory = nlp
+    Every new token string becomes a lexeme in the vocab for good: a million texts would grow it
+    by hundreds of MB. A memory zone frees them; one zone per ZONE_DOCS docs keeps the cost of
+    entering zones negligible. A doc must not be used after the next call or `close()`.
+    """
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
         self._nlp: Language | None = None
         self._zone: ExitStack | None = None
-        self._zone_docs = 0
+        self._docs = 0
 
-    def _make_doc(self, text: str) -> Doc:
-        # Every new token string becomes a lexeme in the vocab for good: a million texts would
-        # grow it by hundreds of MB. A memory zone frees them; one per ZONE_DOCS docs keeps the
-        # cost of entering zones negligible. The docs never outlive the check.
+    def __call__(self, text: str) -> Doc:
         if self._nlp is None:
-            self._nlp = self._nlp_factory()
-        if self._zone is None or self._zone_docs >= ZONE_DOCS:
+            self._nlp = job_pipeline(self.lang)
+        if self._zone is None or self._docs >= ZONE_DOCS:
             self.close()
             self._zone = ExitStack()
             self._zone.enter_context(self._nlp.memory_zone())
-        self._zone_docs += 1
+        self._docs += 1
         return self._nlp.make_doc(text)
 
     def close(self) -> None:
@@ -145,7 +148,26 @@ class RecordChecker:
         if self._zone is not None:
             self._zone.close()
         self._zone = None
-        self._zone_docs = 0
+        self._docs = 0
+
+
+@contextmanager
+def job_tokenizer(lang: str) -> Iterator[ZonedTokenizer]:
+    """A ZonedTokenizer for one job, with JOB_LOCK held and its last zone closed at the end."""
+    with JOB_LOCK:
+        tokenizer = ZonedTokenizer(lang)
+        try:
+            yield tokenizer
+        finally:
+            tokenizer.close()
+
+
+class RecordChecker:
+    """Checks a record's spans against the project: labels, range, token boundaries, overlap."""
+
+    def __init__(self, labels: Iterable[str], make_doc: Callable[[str], Doc]) -> None:
+        self.labels = set(labels)
+        self._make_doc = make_doc
 
     def check(self, rec: ImportedRecord) -> list[Span] | LineError:
         """The record's spans with token indices, sorted; or the first thing wrong."""
@@ -222,9 +244,8 @@ def import_file(
     fmt = fmt or guess_format(path)
     store = project.store
     summary = ImportSummary(path=str(path), format=fmt, split="gold" if gold else "pool")
-    checker = RecordChecker(
-        project.taxonomy.names, lambda: checking_pipeline(project.taxonomy.lang)
-    )
+    tokenizer = ZonedTokenizer(project.taxonomy.lang)
+    checker = RecordChecker(project.taxonomy.names, tokenizer)
     state = ImportState()
     pending: list[IngestItem] = []
     failed = False
@@ -242,9 +263,9 @@ def import_file(
         if not skip_invalid:
             failed = True
 
-    # One import at a time per process: the checking pipeline is shared, and a second import
-    # would only wait on the database's write lock anyway.
-    with _IMPORT_LOCK, path.open("rb") as fh, store.write():
+    # One job at a time per process: the job pipeline is shared, and a second import would only
+    # wait on the database's write lock anyway.
+    with JOB_LOCK, path.open("rb") as fh, store.write():
         lines = Lines(fh)
         try:
             records = read_records(
@@ -275,7 +296,7 @@ def import_file(
                 f"{exc.format(str(path))}\n{path}: nothing imported.", summary
             ) from None
         finally:
-            checker.close()
+            tokenizer.close()
         if progress is not None:
             progress(lines.bytes_read)
         if failed:

@@ -446,9 +446,9 @@ def test_streaming_import_keeps_memory_flat(project: Project, tmp_path: Path) ->
 
 def test_checking_spans_does_not_grow_the_vocab(project: Project, tmp_path: Path) -> None:
     """Every new token string would stay in the vocab for good; imports free them."""
-    from nerloop.core.ingest import checking_pipeline
+    from nerloop.core.ingest import job_pipeline
 
-    strings = checking_pipeline("en").vocab.strings
+    strings = job_pipeline("en").vocab.strings
     f = tmp_path / "unique.jsonl"
     with f.open("w", encoding="utf-8") as fh:
         for i in range(2500):
