@@ -466,24 +466,21 @@ def test_llm_requests_carry_the_retrieved_examples(
     _answer_pool(project)
     s = project.store
     qid, _ = s.add_text("heard wheat bid 255 usd/t fob rouen may")
-    with FakeLLM({}) as fake:
-        wire(project, fake.url)
-        settings = load_settings(project.path, fewshot_k=1, fewshot_min_similarity=0.2)
-        proposer = LLMProposer(
-            s,
-            project.taxonomy,
-            settings,
-            project.nlp,
-            examples_for=FewShotProvider(lambda: proposer.store, project.taxonomy, settings),
-        )
-        proposer.propose([s.get_text(qid)], "PRICE")
-        [body] = fake.stats.bodies
-    contents = [m["content"] for m in body["messages"]]
-    assert len(contents) == 4
-    assert POOL[0][0] in contents[1] and "250 usd/t" in contents[2]
-    [call] = s.query("SELECT cache_key FROM llm_calls")
-    label = project.taxonomy.get("PRICE")
     text = s.get_text(qid)
+    with FakeLLM({}) as fake:
+        # The project's proposer retrieves examples by default (settings fewshot_*).
+        wire(project, fake.url, fewshot_k=1, fewshot_min_similarity=0.2)
+        LLMProposer.from_project(project).propose([text], "PRICE")
+        [body] = fake.stats.bodies
+        wire(project, fake.url, fewshot_k=0)
+        LLMProposer.from_project(project).propose([text], "LOCATION")
+        [_, plain] = fake.stats.bodies
+    contents = [m["content"] for m in body["messages"]]
+    assert len(contents) == 4  # system, example question, example answer, question
+    assert POOL[0][0] in contents[1] and "250 usd/t" in contents[2]
+    assert len(plain["messages"]) == 2
+    [call] = s.query("SELECT cache_key FROM llm_calls WHERE label = 'PRICE'")
+    label = project.taxonomy.get("PRICE")
     shots = [FewShot(POOL[0][0], (("PRICE", "250 usd/t"),))]
     expected = cache_key("fake-model", per_label_prompt(text.text, label, shots), text.input_hash)
     assert call["cache_key"] == expected

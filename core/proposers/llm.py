@@ -43,6 +43,7 @@ from nerloop.core.prompts import (
     per_label_prompt,
 )
 from nerloop.core.records import NewProposal, Source, StoredText
+from nerloop.core.retrieval import FewShotProvider
 from nerloop.core.store import Store
 from nerloop.core.store.llm import LLMCall
 from nerloop.core.taxonomy import Label, Taxonomy
@@ -132,7 +133,16 @@ class LLMProposer:
 
     @classmethod
     def from_project(cls, project: Project, **kw: Any) -> LLMProposer:
-        return cls(project.store, project.taxonomy, project.settings, project.nlp, **kw)
+        """A proposer for `project`; unless `examples_for` is given, per-label prompts get
+        few-shot examples retrieved from the accepted answers (core/retrieval.py; settings
+        fewshot_k = 0 turns them off)."""
+        proposer = cls(project.store, project.taxonomy, project.settings, project.nlp, **kw)
+        if "examples_for" not in kw and project.settings.fewshot_k > 0:
+            # The proposer's store at call time: it swaps in its own in a worker thread.
+            proposer.examples_for = FewShotProvider(
+                lambda: proposer.store, project.taxonomy, project.settings
+            )
+        return proposer
 
     @property
     def model(self) -> str:
