@@ -267,3 +267,12 @@ def test_claim_queries_walk_an_index(project: Project, source: str, cursor: Curs
     assert "SCAN p" not in plan and "TEMP B-TREE" not in plan
     if cursor is not None:  # the walk seeks past the cursor instead of scanning up to it
         assert ">?" in plan.splitlines()[0]
+
+
+def test_the_registry_wires_rules_always_and_the_llm_when_configured(project: Project) -> None:
+    assert [p.source for p in proposers_for(project)] == ["rule"]
+    project.settings = project.settings.model_copy(update={"llm_model": "some-model"})
+    sources = [p.source for p in proposers_for(project)]
+    assert sources == ["rule", "llm"]
+    (llm,) = [p for p in proposers_for(project) if p.source == "llm"]
+    assert set(llm.labels()) == {"PRICE", "LOCATION"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
 from queue_helpers import add_texts, make_queue, propose
 from textual.widgets import OptionList
 from tui_helpers import TEXTS, app_for, price_project, shown, wait_for_empty, wait_for_question
@@ -297,3 +298,28 @@ async def test_markup_and_escape_sequences_show_as_plain_text(project: Project) 
         assert "\x1b" not in shown(app, "ann-info")
         await pilot.press("y")
         assert live_answers(project)
+
+
+async def test_ner_labels_get_llm_proposals_when_the_llm_is_configured(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fake_llm import FakeLLM
+    from propose_helpers import GOLD, T1, clean_env, write_settings
+
+    from nerloop.core.config import load_settings
+
+    clean_env(monkeypatch)
+    (text_id,) = add_texts(project, [T1])
+    with FakeLLM(GOLD) as server:
+        write_settings(project.path, server.url, fewshot_k=0)
+        project.settings = load_settings(project.path)
+        app = app_for(project)  # the real registry: rules and the LLM
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for_question(pilot)
+            assert "source llm" in shown(app, "ann-info")
+            assert "'250 usd/t'" in shown(app, "ann-info")
+            first = current_id(app)
+            await pilot.press("y")
+            assert live_answers(project) == [(first, "accept")]
+        assert server.requests >= 1
+    assert project.store.get_proposal(first).text_id == text_id

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from textual.app import App, ComposeResult
@@ -19,6 +20,7 @@ from nerloop.core.proposers import Proposer
 from nerloop.core.proposers.registry import proposers_for
 from nerloop.core.queue import Queue
 from nerloop.core.session import Session, Tokenize, spacy_tokenizer
+from nerloop.core.store import Store
 from nerloop.tui import keymap
 from nerloop.tui.panes.annotate import AnnotatePane
 from nerloop.tui.panes.data import DataPane
@@ -62,6 +64,9 @@ class NerloopApp(App[None]):
         fetch_size: int = 8,
     ) -> None:
         super().__init__()
+        self._queue_store: Store | None = None
+        # The queue's own thread: fetches and proposers run there, one at a time.
+        self.queue_thread = ThreadPoolExecutor(1, thread_name_prefix="nerloop-queue")
         self.project = project
         self.annotator = annotator
         if project.store.path is None:
@@ -71,7 +76,7 @@ class NerloopApp(App[None]):
             project.taxonomy,
             project.settings,
             annotator,
-            (lambda: proposers_for(project)) if proposers is None else list(proposers),
+            self._proposers_here if proposers is None else list(proposers),
             clock=clock,
         )
         # The tokenizer is only needed once a boundary moves: do not build it at start-up.
@@ -81,10 +86,22 @@ class NerloopApp(App[None]):
         )
         self.fetch_size = fetch_size
 
+    def _proposers_here(self) -> list[Proposer]:
+        """Proposers for the queue's thread (where this runs), on a connection of its own."""
+        p = self.project
+        if self._queue_store is None:
+            self._queue_store = Store(p.store.path)
+        return proposers_for(Project(p.path, self._queue_store, p.taxonomy, p.settings))
+
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="annotate"):
             with TabPane("Annotate F1", id="annotate"):
-                yield AnnotatePane(self.session, fetch_size=self.fetch_size, id="annotate-pane")
+                yield AnnotatePane(
+                    self.session,
+                    fetch_size=self.fetch_size,
+                    queue_thread=self.queue_thread,
+                    id="annotate-pane",
+                )
             with TabPane("Taxonomy F2", id="taxonomy"):
                 yield TaxonomyPane(self.project, self.taxonomy_changed, id="taxonomy-pane")
             with TabPane("Gold F3", id="gold"):
@@ -118,7 +135,7 @@ class NerloopApp(App[None]):
     def taxonomy_changed(self) -> None:
         """A label was edited: the queue uses the new taxonomy and rules from now on."""
         self.queue.taxonomy = self.project.taxonomy
-        self.queue.proposers = lambda: proposers_for(self.project)
+        self.queue.proposers = self._proposers_here
         for label in self.project.taxonomy.rule_labels:
             # New terms may match texts the rules already went over: let them run again.
             self.project.store.clear_coverage(label.name, "rule")
@@ -155,6 +172,9 @@ class NerloopApp(App[None]):
     def on_unmount(self) -> None:
         # Tasks fetched but not answered go back to the pool at once, not when leases expire.
         self.session.close()
+        if self._queue_store is not None:
+            self.queue_thread.submit(self._queue_store.close)
+        self.queue_thread.shutdown(wait=False)
 
 
 def create_app(project: Project, annotator: str, **kwargs: object) -> NerloopApp:

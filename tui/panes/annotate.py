@@ -9,6 +9,7 @@ next question is already in memory when a key is pressed; answers are written sy
 from __future__ import annotations
 
 from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 
 from rich.text import Text
 from textual import work
@@ -42,13 +43,21 @@ class AnnotatePane(Vertical, can_focus=True):
             self.label_pass = label_pass
             self.fetch = fetch
 
-    def __init__(self, session: Session, *, fetch_size: int = 8, id: str | None = None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        fetch_size: int = 8,
+        queue_thread: ThreadPoolExecutor | None = None,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.session = session
         self.fetch_size = fetch_size
         self.show_context = False
         self.fetching = False
         self.fetches = 0
+        self.queue_thread = queue_thread or ThreadPoolExecutor(1, thread_name_prefix="nerloop-q")
         self.status = "Fetching proposals…"
 
     def compose(self) -> ComposeResult:
@@ -74,7 +83,12 @@ class AnnotatePane(Vertical, can_focus=True):
     @work(thread=True, group="fetch")
     def _fetch(self, label_pass: str | None, held: Collection[TaskKey]) -> None:
         try:
-            result = self.session.queue.fetch(label_pass, self.fetch_size, held)
+            # Every fetch runs on the same thread: proposers keep connections and pipelines
+            # that belong to the thread that made them (Textual starts a thread per worker).
+            future = self.queue_thread.submit(
+                self.session.queue.fetch, label_pass, self.fetch_size, held
+            )
+            result = future.result()
         except Exception as exc:  # the database or a proposer broke: say so, keep running
             reason = EmptyQueue(
                 "source_failed", f"Fetching failed: {exc}", "See the log; retrying."
