@@ -18,10 +18,10 @@ import json
 import queue
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from nerloop.core.align import Aligner, answers_from_json
 from nerloop.core.config import Settings
@@ -52,8 +52,6 @@ if TYPE_CHECKING:
     from spacy.language import Language
 
     from nerloop.core.project import Project
-
-T = TypeVar("T")
 
 ExamplesFor = Callable[[StoredText, Sequence[str]], Sequence[FewShot]]
 """(text, label names) -> few-shot examples for its prompt (retrieval fills this in)."""
@@ -166,7 +164,7 @@ class LLMProposer:
         )
 
     def pending(
-        self, texts: Sequence[StoredText] | Any, labels: Sequence[str], *, batch: bool, limit: int
+        self, texts: Iterable[StoredText], labels: Sequence[str], *, batch: bool, limit: int
     ) -> list[Job]:
         """Jobs for the texts (an iterable) not yet answered for `labels`: a rerun's to-do."""
         if batch:
