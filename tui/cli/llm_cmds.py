@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from nerloop.core.llm import LLMUnreachableError
+from nerloop.core.llm.client import safe_url
 from nerloop.core.proposers.llm import LLMProposer, Outcome, ProposeSummary
 from nerloop.tui.cli.base import UserError, main, open_project, project_option, user_errors
 
@@ -112,6 +113,12 @@ def propose(
         if not jobs:
             click.echo("Nothing to ask: every text already has an answer for these labels.")
             return
+        mode = "batch" if use_batch else "per label"
+        click.echo(
+            f"{len(jobs)} texts, {n_requests} requests ({mode}) to {settings.llm_model} at "
+            f"{safe_url(settings.llm_base_url)}",
+            err=True,
+        )
         _run(proposer, jobs, use_batch, n_requests)
     finally:
         project.close()
