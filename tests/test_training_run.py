@@ -4,6 +4,8 @@ answers keep a missing-policy model from tagging everything, background retraini
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,9 @@ from nerloop.core.training.promote import should_promote
 from nerloop.core.training.runner import (
     TrainingBusyError,
     maybe_retrain,
+    reap_stale_runs,
     start_training,
+    tmp_dir,
     train,
 )
 
@@ -228,3 +232,19 @@ def test_maybe_retrain_decides_and_starts_in_the_background(tmp_path: Path) -> N
     assert row["counts"]["accepted_total"] == accepted
     assert maybe_retrain(project) is None  # no new answers since that run
     project.close()
+
+
+def test_a_run_whose_process_died_is_reaped(project: Project) -> None:
+    run_id = project.store.create_run(config="", counts={})
+    assert run_id is not None
+    assert project.store.create_run(config="", counts={}) is None  # one run at a time
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    project.store.update_run(run_id, pid=gone.pid)
+    leftover = tmp_dir(project.path, run_id)
+    leftover.mkdir(parents=True)
+    assert reap_stale_runs(project.store, project.path) == [run_id]
+    row = project.store.get_run(run_id)
+    assert row["status"] == "failed" and "died" in row["scores"]["error"]
+    assert not leftover.exists()
+    assert project.store.create_run(config="", counts={}) is not None
