@@ -258,3 +258,14 @@ def test_credentials_in_base_url_are_not_shown() -> None:
 
     message = asyncio.run(run())
     assert "pw" not in message and message.startswith("cannot reach the LLM at http://127.0.0.1")
+
+
+@pytest.mark.parametrize("url", ["http://[bad/v1", "localhost:11434/v1", "ftp://127.0.0.1/v1"])
+async def test_malformed_base_url_is_one_message(url: str) -> None:
+    async with client_for(url) as client:
+        with pytest.raises(LLMUnreachableError) as info:
+            await ask(client)
+        with pytest.raises(LLMUnreachableError):
+            await client.check()
+    assert str(info.value).startswith("cannot reach the LLM at ")
+    assert str(info.value).endswith("set NERLOOP_LLM_BASE_URL or start the server")

@@ -145,6 +145,12 @@ class LLMClient:
         self._backoff_cap = backoff_cap
         self._max_retry_after = max_retry_after
         self._rate = RateLimiter(settings.llm_requests_per_minute, sleep)
+        # Parsed once: httpx would parse the string again for every request.
+        self._chat_url: httpx.URL | None
+        try:
+            self._chat_url = httpx.URL(f"{self.base_url}/chat/completions")
+        except (httpx.InvalidURL, ValueError, TypeError):
+            self._chat_url = None
         self._headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         self._timeout = httpx.Timeout(settings.llm_timeout)
         self._transport = transport
@@ -218,6 +224,8 @@ class LLMClient:
 
         Any HTTP answer (even a 404 from a server without /models) counts as reachable.
         """
+        if self._chat_url is None:
+            raise self.unreachable("not a valid URL")
         try:
             async with self._lane() as http:
                 await http.get(f"{self.base_url}/models", timeout=10.0)
@@ -250,7 +258,9 @@ class LLMClient:
         self, messages: list[dict[str, str]], schema: dict[str, Any] | None = None
     ) -> ChatResult:
         """One chat completion: the answer's content, token counts, latency and attempts."""
-        url = f"{self.base_url}/chat/completions"
+        url = self._chat_url
+        if url is None:
+            raise self.unreachable("not a valid URL")
         attempts = 0
         waits: list[float] = []
         started = time.perf_counter()
