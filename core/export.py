@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from nerloop.core.store import Store
 
 ExportFormat = Literal["prodigy", "spacy", "conll"]
+# What NER training reads from a doc (the words, their whitespace and the entities); DocBin's
+# default adds tags, lemmas, heads and more, all empty here, at four times the memory.
+DOCBIN_ATTRS = ["ORTH", "ENT_IOB", "ENT_TYPE"]
 EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
 
 
@@ -150,6 +153,21 @@ class ExportSummary:
         return f"{self.out} ({self.format}): " + "; ".join(parts)
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; done once, at import, before any worker thread.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _read_umask()
+
+
+def _chmod_like_new_file(path: str) -> None:
+    # mkstemp makes files only the owner can read; an export is an ordinary file.
+    os.chmod(path, 0o666 & ~_UMASK)
+
+
 @contextmanager
 def _atomic_file(path: Path) -> Iterator[IO[str]]:
     """Write to a temporary file next to `path` and move it into place only when complete."""
@@ -158,6 +176,7 @@ def _atomic_file(path: Path) -> Iterator[IO[str]]:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             yield fh
+        _chmod_like_new_file(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -355,7 +374,10 @@ def _write_spacy(
     summary = ExportSummary("spacy", str(out_dir))
     bins: dict[str, DocBin] = {}
     if not gold_only:
-        bins["train.spacy"], bins["dev.spacy"] = DocBin(), DocBin()
+        bins["train.spacy"], bins["dev.spacy"] = (
+            DocBin(attrs=DOCBIN_ATTRS),
+            DocBin(attrs=DOCBIN_ATTRS),
+        )
         for t in answered_texts(project.store):
             if not (t.accepted or t.rejected):
                 continue
@@ -370,7 +392,7 @@ def _write_spacy(
             doc.spans[INCORRECT_SPANS_KEY] = incorrect
             bins["dev.spacy" if is_dev(t.input_hash) else "train.spacy"].add(doc)
             summary.texts += 1
-    bins["test.spacy"] = DocBin()
+    bins["test.spacy"] = DocBin(attrs=DOCBIN_ATTRS)
     for _, text, spans in project.store.gold_examples():
         bins["test.spacy"].add(_doc(make_doc, text, spans, summary, complete=True))
         summary.texts += 1
@@ -380,6 +402,7 @@ def _write_spacy(
         os.close(fd)
         try:
             docbin.to_disk(tmp)
+            _chmod_like_new_file(tmp)
             os.replace(tmp, out_dir / name)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -307,6 +308,11 @@ def test_export_to_a_stream_and_atomic_file(project: Project, tmp_path: Path) ->
     assert summary.out == "-" and buf.getvalue().startswith("# text = ")
     assert not (tmp_path / "ignored").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    out = tmp_path / "a.conll"
+    export(project, out, "conll")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def test_msgpack_registry_cache_is_undone() -> None:
