@@ -194,6 +194,10 @@ def overhead(root: Path, records: list[dict[str, Any]], url: str, calls: int, ru
 
 
 NOTES = [
+    "Five full runs on 2026-11-30 at load averages 8-11 (2 cores shared with other jobs) gave",
+    "5.5x to 10.5x at concurrency 16 and 2.3 to 3.5 ms of client CPU a call: the figures move",
+    "with the load, since the process is CPU-bound on the share it gets.",
+    "",
     "What profiling this benchmark changed (before: 3.3x at 16, ~4 ms client CPU a call):",
     "- httpcore imports `sniffio` on every request; it was not installed, so each request paid",
     "  four failed imports (a sys.path scan each, ~1 ms). sniffio is now a dependency.",
