@@ -41,10 +41,17 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(Text(title, style="underline"), Text(""))
             for keys, description, binding_id in rows:
                 note = HELP_NOTES.get(binding_id, "")
-                table.add_row(Text(keys), Text(f"{description}: {note}" if note else description))
+                line = Text(f"{description}: {note}" if note else description)
+                line.append(f"  [{binding_id}]", style="dim")
+                table.add_row(Text(keys), line)
         with VerticalScroll(id="help-body"):
             yield Static(table)
-        yield Label("Esc closes. Remap keys in nerloop.toml under [keymap] (ids: see README).")
+        yield Static(
+            Text(
+                'Esc closes. Remap a key in nerloop.toml: [keymap] "annotate.accept" = "a" '
+                "(the ids are in brackets)."
+            )
+        )
 
     def action_dismiss_modal(self) -> None:
         self.dismiss(None)
