@@ -1,0 +1,35 @@
+"""`nerloop annotate` on the command line: help, errors, and no textual import elsewhere."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from nerloop.core.project import Project
+from nerloop.tui.cli import main
+
+
+def test_annotate_help_has_an_example() -> None:
+    result = CliRunner().invoke(main, ["annotate", "--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output and "--annotator" in result.output
+
+
+def test_annotate_on_a_folder_that_is_not_a_project_exits_1(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["annotate", "-p", str(tmp_path / "nope")])
+    assert result.exit_code == 1
+    assert "not a nerloop project" in result.output
+
+
+def test_an_empty_annotator_name_is_a_usage_error(project: Project) -> None:
+    result = CliRunner().invoke(main, ["annotate", "-p", str(project.path), "--annotator", " "])
+    assert result.exit_code == 2
+
+
+def test_other_commands_do_not_load_textual() -> None:
+    code = "import sys, nerloop.tui.cli; print('textual' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
