@@ -575,8 +575,15 @@ def section(fig: dict[str, Any], command: str) -> str:
             f"| stored llm proposals checked (in the text, on token boundaries, returned by the "
             f"server) | {f['proposals_checked']} |",
         ]
-    failures = sum(len(x.get("failures", [])) for x in (c, k, b, f))
-    lines += ["", f"Failed checks: {failures}." + (" See soak.json." if failures else ""), ""]
+    failed = [m.splitlines()[0] for x in (c, k, b, f) for m in x.get("failures", [])]
+    lines += ["", f"Failed checks: {len(failed)}" + (":" if failed else ".")]
+    lines += [f"- {m}" for m in failed]
+    if any("escape_in_header.csv" in m for m in failed):
+        lines.append(
+            "  (a known bug, pinned by a strict xfail in tests/test_reliability_bad_input.py: "
+            "the missing-text-column message prints the CSV header raw)"
+        )
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -599,7 +606,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--faults", type=int, default=None)
     ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument(
+        "--report", action="store_true", help="rewrite the RESULTS.md section from soak.json"
+    )
     args = ap.parse_args(argv)
+    if args.report:
+        saved = json.loads(OUT.read_text("utf-8"))
+        write_section(section(saved, saved.get("command", "python bench/soak.py")))
+        print(section(saved, saved.get("command", "python bench/soak.py")))
+        return 0
     q = args.quick
     kills = args.kills or (3 if q else 50)
     annotators = args.annotators or (2 if q else 8)
@@ -631,10 +646,11 @@ def main(argv: list[str] | None = None) -> int:
             except Exception:
                 fig[name] = {"failures": [traceback.format_exc()]}
             print(json.dumps({k: v for k, v in fig[name].items()}, indent=1), flush=True)
+    command = ("python bench/soak.py " + " ".join(argv or sys.argv[1:])).strip()
+    fig["command"] = command
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(fig, indent=2) + "\n", "utf-8")
-    command = "python bench/soak.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip()
-    text = section(fig, command.strip())
+    text = section(fig, command)
     print(text)
     full = not q and args.only == ap.get_default("only")
     if full:
