@@ -37,6 +37,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from nerloop.core.config import load_settings
 from nerloop.core.llm import LLMClient
 from nerloop.core.project import Project
@@ -163,8 +165,22 @@ def overhead(root: Path, records: list[dict[str, Any]], url: str, calls: int, ru
             await asyncio.gather(*(one(i) for i in range(calls)))
             return time.process_time() - cpu0, time.perf_counter() - wall0
 
+    async def bare_httpx() -> float:
+        # The floor: the same request bodies posted by a plain httpx client, nothing else.
+        url = f"{project.settings.llm_base_url}/chat/completions"
+        shaper = LLMClient(project.settings)
+        bodies = [shaper._body(p.messages, p.schema) for p in prompts]
+        await shaper.aclose()
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=1)) as http:
+            (await http.post(url, json=bodies[0])).json()
+            cpu0 = time.process_time()
+            for i in range(calls):
+                (await http.post(url, json=bodies[i % len(bodies)])).json()
+            return time.process_time() - cpu0
+
     cpu, wall = asyncio.run(client_only(1))
     cpu16, wall16 = asyncio.run(client_only(16))
+    bare = asyncio.run(bare_httpx())
 
     proposer = LLMProposer.from_project(project)
     texts = list(project.store.iter_texts("pool"))
@@ -186,6 +202,7 @@ def overhead(root: Path, records: list[dict[str, Any]], url: str, calls: int, ru
         "client_cpu_ms_per_call": round(cpu / calls * 1000, 3),
         "client_wall_ms_per_call": round(wall / calls * 1000, 3),
         "client_cpu_ms_per_call_c16": round(cpu16 / calls * 1000, 3),
+        "bare_httpx_cpu_ms_per_call": round(bare / calls * 1000, 3),
         "client_wall_ms_per_call_c16": round(wall16 / calls * 1000, 3),
         "pipeline_calls": n,
         "pipeline_cpu_ms_per_call": round(pcpu / n * 1000, 3),
@@ -194,9 +211,10 @@ def overhead(root: Path, records: list[dict[str, Any]], url: str, calls: int, ru
 
 
 NOTES = [
-    "Five full runs on 2026-11-30 at load averages 8-11 (2 cores shared with other jobs) gave",
-    "5.5x to 10.5x at concurrency 16 and 2.3 to 3.5 ms of client CPU a call: the figures move",
-    "with the load, since the process is CPU-bound on the share it gets.",
+    "Six full runs on 2026-11-30 at load averages 7-11 (2 cores shared with other jobs) gave",
+    "5.5x to 10.5x at concurrency 16 (the last three: 9.9x, 10.5x, 9.6x) and 2.3 to 3.5 ms of",
+    "client CPU a call, the same as bare httpx's: the figures move with the load, since the",
+    "process is CPU-bound on the share it gets.",
     "",
     "What profiling this benchmark changed (before: 3.3x at 16, ~4 ms client CPU a call):",
     "- httpcore imports `sniffio` on every request; it was not installed, so each request paid",
@@ -281,6 +299,8 @@ def section(fig: dict[str, Any], command: str) -> str:
             f"- `LLMClient.chat` alone, one call at a time: **{o['client_cpu_ms_per_call']} ms** "
             f"(target < 2 ms: {ok_over}); wall {o['client_wall_ms_per_call']} ms a call "
             "including the server;",
+            f"- a bare `httpx.AsyncClient.post` of the same requests (the HTTP library's floor, "
+            f"nothing of nerloop): {o['bare_httpx_cpu_ms_per_call']} ms CPU a call;",
             f"- `LLMClient.chat` alone, 16 in flight: {o['client_cpu_ms_per_call_c16']} ms CPU "
             f"a call ({o['client_wall_ms_per_call_c16']} ms wall a call);",
             f"- whole `LLMProposer.ask` (prompt, cache lookup, chat, parse, align, commit): "
