@@ -53,6 +53,10 @@ def test_per_label_proposals_are_placed_and_stored(project: Project, fake: FakeL
     assert len(rows) == 8 and all(r["error"] is None and r["attempts"] == 1 for r in rows)
     assert all(r["tokens_in"] > 0 and r["tokens_out"] > 0 and r["latency_ms"] > 0 for r in rows)
     assert {r["label"] for r in rows} == {"PRICE", "LOCATION"}
+    request = json.loads(rows[0]["request"])
+    assert request["prompt_version"] == "ner-per-label/v1"
+    assert [m["role"] for m in request["messages"]] == ["user"]  # the system prompt is implied
+    assert T1 in request["messages"][0]["content"]
 
 
 def test_batch_mode_asks_once_per_text(project: Project, fake: FakeLLM) -> None:

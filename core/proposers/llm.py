@@ -229,8 +229,15 @@ class LLMProposer:
         if content is not None:
             call = replace(base, attempts=0)
         else:
+            # The system prompt is fixed by the prompt version: repeating its ~1 kB in every
+            # ledger row would double the size of the table for nothing.
             request = json.dumps(
-                {"model": self.model, "messages": prompt.messages}, ensure_ascii=False
+                {
+                    "model": self.model,
+                    "prompt_version": prompt.version,
+                    "messages": [m for m in prompt.messages if m["role"] != "system"],
+                },
+                ensure_ascii=False,
             )
             try:
                 result = await client.chat(prompt.messages, prompt.schema)
