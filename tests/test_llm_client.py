@@ -245,6 +245,12 @@ async def test_api_key_is_sent_and_never_in_error_messages(fake: FakeLLM) -> Non
     assert KEY not in repr(settings_for(fake.url, llm_api_key=KEY))
 
 
+async def test_api_key_with_a_trailing_newline_still_works(fake: FakeLLM) -> None:
+    async with client_for(fake.url, llm_api_key=KEY + "\n") as client:
+        await ask(client)
+    assert fake.stats.auth_headers == [f"Bearer {KEY}"]
+
+
 def test_credentials_in_base_url_are_not_shown() -> None:
     url = f"http://user:pw@127.0.0.1:{free_port()}/v1"
 

@@ -138,7 +138,8 @@ class LLMClient:
         self.max_retries = settings.llm_max_retries
         self.concurrency = settings.llm_concurrency
         self.json_mode: JsonMode = "json_schema"
-        self._key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
+        # Stripped: a key read from a file often ends in a newline, which no header may hold.
+        self._key = settings.llm_api_key.get_secret_value().strip() if settings.llm_api_key else ""
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._backoff_base = backoff_base
