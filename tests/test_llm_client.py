@@ -166,7 +166,7 @@ async def test_no_retry_on_other_4xx(fake: FakeLLM, fault: str, status: int) -> 
 
 async def test_timeout_is_retried() -> None:
     with FakeLLM(GOLD, faults=[Fault("timeout", hang=3.0)]) as fake:
-        async with client_for(fake.url, llm_timeout=0.3) as client:
+        async with client_for(fake.url, llm_timeout=0.8) as client:
             prompt = per_label_prompt(TEXT, PRICE)
             result = await client.chat(prompt.messages, prompt.schema)
         assert result.attempts == 2 and fake.requests == 2

@@ -288,12 +288,12 @@ def test_no_fault_loses_or_corrupts_stored_data(
         Fault("429", retry_after="0"),
         "bad_body",
         "400",
-        Fault("timeout", hang=1.0),
+        Fault("timeout", hang=2.0),
         "503",
         "401",
     ] * 2
     with FakeLLM(gold, faults=faults, noise=Noise(hallucinated_per_text=0.5, seed=1)) as fake:
-        wire(project, fake.url, llm_timeout=0.3, llm_max_retries=2, llm_concurrency=6)
+        wire(project, fake.url, llm_timeout=0.8, llm_max_retries=2, llm_concurrency=6)
         add_texts(project, texts[:10])
         # Data that was there before: proposals with answers.
         first = run(project, ["PRICE"])
