@@ -235,6 +235,15 @@ def test_sync_propose_from_a_worker_thread(project: Project, fake: FakeLLM) -> N
     assert project.store.count_proposals("LOCATION") == 5
 
 
+async def test_sync_propose_from_inside_a_running_loop(project: Project, fake: FakeLLM) -> None:
+    # The Textual app's own thread runs an event loop: propose() must not nest asyncio.run.
+    wire(project, fake.url)
+    add_texts(project, [T1])
+    found = proposer(project).propose(list(project.store.iter_texts("pool")), "PRICE")
+    assert [project.store.get_text(p.text_id).text[p.start : p.end] for p in found] == ["250 usd/t"]
+    assert project.store.count_proposals("PRICE") == 1
+
+
 def test_interrupt_loses_nothing_and_a_rerun_continues(project: Project, fake: FakeLLM) -> None:
     wire(project, fake.url, llm_concurrency=1)
     add_texts(project)
