@@ -125,8 +125,10 @@ def crash_phase(work: Path, kills: int, import_kills: int, rng: random.Random) -
                 continue
             target = rng.randint(1, 25)
             stalled = 0
-            while answers_in(log) < target and stalled < 300 and tui.proc.poll() is None:
+            while tui.proc.poll() is None:
                 seen = answers_in(log)
+                if seen >= target or stalled >= (300 if seen else 4000):
+                    break
                 tui.send(rng.choice("yyyn u" if rng.random() < 0.1 else "yyn "))
                 keys_sent += 1
                 time.sleep(rng.uniform(0.0, 0.03))

@@ -45,7 +45,9 @@ def type_until(tui: TuiProcess, log: Path, target: int, rng: random.Random) -> N
     stops answering; polling only, nothing here depends on how fast it goes."""
     stalled = 0
     seen = answers_in(log)
-    while seen < target and stalled < 400 and tui.proc.poll() is None:
+    # Patient before the first answer (start-up and the first fetch may be slow on a busy
+    # machine), then stop if answers stop coming (the queue ran dry).
+    while seen < target and stalled < (400 if seen else 4000) and tui.proc.poll() is None:
         tui.send(rng.choice("yyyn u" if rng.random() < 0.1 else "yyn "))
         time.sleep(0.02)
         now = answers_in(log)

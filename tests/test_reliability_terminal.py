@@ -61,7 +61,7 @@ def test_escape_sequences_in_texts_never_reach_the_terminal(tmp_path: Path) -> N
         shown: set[bytes] = set()
         for _ in range(len(TEXTS)):
             # Wait until this text is on screen (polling; how long it takes does not matter).
-            for _ in range(600):
+            for _ in range(2400):
                 new = {s for s in SHOWN if s in tui.screen} - shown
                 if new:
                     shown |= new
