@@ -244,7 +244,27 @@ async def test_sync_propose_from_inside_a_running_loop(project: Project, fake: F
     assert project.store.count_proposals("PRICE") == 1
 
 
+def test_in_memory_store_is_written_on_the_loop(project: Project, fake: FakeLLM) -> None:
+    import spacy
+
+    from nerloop.core.config import Settings
+    from nerloop.core.proposers.llm import LLMProposer
+    from nerloop.core.store import Store
+
+    store = Store(None)
+    store.sync_taxonomy(project.taxonomy, "test")
+    store.add_text(T1)
+    settings = Settings(llm_base_url=fake.url, llm_model="fake-model")
+    p = LLMProposer(store, project.taxonomy, settings, spacy.blank("en"))
+    jobs = p.pending(store.iter_texts(), ["PRICE", "LOCATION"], batch=False, limit=0)
+    summary = asyncio.run(p.run(jobs))
+    assert summary.placed == 2 and store.count_proposals() == 2
+    assert len(store.query("SELECT * FROM llm_calls")) == 2
+    store.close()
+
+
 def test_interrupt_loses_nothing_and_a_rerun_continues(project: Project, fake: FakeLLM) -> None:
+    fake.latency = 0.3  # so that answers are still coming when the interrupt lands
     wire(project, fake.url, llm_concurrency=1)
     add_texts(project)
     seen: list[Outcome] = []
@@ -268,6 +288,9 @@ def test_interrupt_loses_nothing_and_a_rerun_continues(project: Project, fake: F
 
 
 def test_server_gone_mid_run_keeps_what_was_answered(project: Project, fake: FakeLLM) -> None:
+    # Slow answers: the next request is still in flight when the first outcome is reported
+    # (after its commit), so stopping the server there cuts the job short.
+    fake.latency = 0.5
     wire(project, fake.url, llm_concurrency=1, llm_max_retries=1)
     add_texts(project)
     from nerloop.core.llm import LLMUnreachableError

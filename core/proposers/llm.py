@@ -13,11 +13,9 @@ LLM switch is off (label_settings.llm_off) and rule labels are never asked.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import queue
 import threading
-from collections import Counter, deque
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -42,6 +40,7 @@ from nerloop.core.prompts import (
     batch_target,
     per_label_prompt,
 )
+from nerloop.core.proposers.llm_writer import OutcomeWriter
 from nerloop.core.records import NewProposal, Source, StoredText
 from nerloop.core.retrieval import FewShotProvider
 from nerloop.core.store import Store
@@ -50,11 +49,15 @@ from nerloop.core.taxonomy import Label, Taxonomy
 
 if TYPE_CHECKING:
     from spacy.language import Language
+    from spacy.tokens import Doc
 
     from nerloop.core.project import Project
 
 ExamplesFor = Callable[[StoredText, Sequence[str]], Sequence[FewShot]]
 """(text, label names) -> few-shot examples for its prompt (retrieval fills this in)."""
+
+DOC_CACHE = 256
+"""Tokenized texts kept for the next labels' answers."""
 
 Job = tuple[StoredText, Sequence[str]]
 """A text and the labels to ask for in it."""
@@ -128,6 +131,19 @@ class LLMProposer:
         self.examples_for = examples_for
         self.client_factory = client_factory or (lambda: LLMClient(settings))
         self._store_thread = threading.get_ident()
+        # Per-label mode asks about one text once per label, one after the other: keep its
+        # tokens rather than tokenizing it again for every label.
+        self._docs: OrderedDict[int, Doc] = OrderedDict()
+
+    def _doc(self, text: StoredText) -> Doc:
+        doc = self._docs.get(text.id)
+        if doc is None or doc.text != text.text:
+            doc = self._docs[text.id] = self.nlp(text.text)
+            if len(self._docs) > DOC_CACHE:
+                self._docs.popitem(last=False)
+        else:
+            self._docs.move_to_end(text.id)
+        return doc
 
     @classmethod
     def from_project(cls, project: Project, **kw: Any) -> LLMProposer:
@@ -273,7 +289,7 @@ class LLMProposer:
             value, prompt.labels, label=None if batch else prompt.labels[0]
         )
         aligner = Aligner(
-            self.nlp(text.text),
+            self._doc(text),
             threshold=self.settings.align_threshold,
             mode=self.settings.align_mode,
         )
@@ -320,7 +336,7 @@ class LLMProposer:
         todo: asyncio.Queue[tuple[StoredText, list[str]]] = asyncio.Queue()
         for req in requests:
             todo.put_nowait(req)
-        writer = _Writer(self.store, summary, on_outcome)
+        writer = OutcomeWriter(self.store, summary, on_outcome)
         client = self.client_factory()
         async with client:
             if check:
@@ -387,98 +403,3 @@ class LLMProposer:
             return
         with ThreadPoolExecutor(max_workers=1) as pool:
             pool.submit(in_this_thread).result()
-
-
-class _Writer:
-    """Commits outcomes as they arrive, off the event loop.
-
-    A commit (synchronous=FULL: an fsync) takes milliseconds; done on the event loop it would
-    stall every request in flight. So a thread with its own connection commits, and takes all
-    the outcomes that arrived during its previous commit in one transaction. Each outcome's
-    ledger row and proposals are always in the same transaction, and `on_outcome` sees an
-    outcome (on the loop's thread) only once it is stored. An in-memory store cannot be shared
-    between threads: it is written on the loop.
-    """
-
-    def __init__(
-        self,
-        store: Store,
-        summary: ProposeSummary,
-        on_outcome: Callable[[Outcome], None] | None,
-    ) -> None:
-        self.store = store
-        self.summary = summary
-        self.on_outcome = on_outcome
-        self.threaded = store.path is not None
-        self._todo: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
-        self._done: deque[list[Outcome]] = deque()
-        self._error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self.threaded:
-            self._loop = asyncio.get_running_loop()
-            self._thread = threading.Thread(target=self._commit_loop, name="llm-writer")
-            self._thread.start()
-
-    def put(self, outcome: Outcome) -> None:
-        if self._error is not None:
-            raise self._error
-        if not self.threaded:
-            self._commit([outcome], self.store)
-            self._report([outcome])
-            return
-        self._todo.put(outcome)
-
-    def _commit(self, batch: list[Outcome], store: Store) -> None:
-        store.record_llm_calls([(o.call, o.proposals) for o in batch if o.call is not None])
-
-    def _commit_loop(self) -> None:
-        assert self.store.path is not None
-        own = Store(self.store.path)
-        try:
-            stop = False
-            while not stop:
-                batch: list[Outcome] = []
-                item = self._todo.get()
-                while True:
-                    if item is None:
-                        stop = True
-                    else:
-                        batch.append(item)
-                    try:
-                        item = self._todo.get_nowait()
-                    except queue.Empty:
-                        break
-                if batch:
-                    self._commit(batch, own)
-                    self._done.append(batch)
-                    if self._loop is not None and not self._loop.is_closed():
-                        with contextlib.suppress(RuntimeError):
-                            self._loop.call_soon_threadsafe(self.report_done)
-        except BaseException as exc:  # handed to the loop's thread, which raises it
-            self._error = exc
-        finally:
-            own.close()
-
-    def report_done(self) -> None:
-        while self._done:
-            self._report(self._done.popleft())
-
-    def _report(self, batch: list[Outcome]) -> None:
-        for outcome in batch:
-            self.summary.add(outcome)
-            if self.on_outcome is not None:
-                self.on_outcome(outcome)
-
-    def finish(self) -> None:
-        """Commit everything queued, wait for it, and report it. Safe to call twice."""
-        if self._thread is not None:
-            self._todo.put(None)
-            self._thread.join()
-            self._thread = None
-            self.report_done()
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error

@@ -1,0 +1,111 @@
+"""Committing LLM outcomes off the event loop, as they arrive (used by `LLMProposer.run`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from nerloop.core.store import Store
+
+if TYPE_CHECKING:
+    from nerloop.core.proposers.llm import Outcome, ProposeSummary
+
+
+class OutcomeWriter:
+    """Commits outcomes as they arrive, off the event loop.
+
+    A commit (synchronous=FULL: an fsync) takes milliseconds; done on the event loop it would
+    stall every request in flight. So a thread with its own connection commits, and takes all
+    the outcomes that arrived during its previous commit in one transaction. Each outcome's
+    ledger row and proposals are always in the same transaction, and `on_outcome` sees an
+    outcome (on the loop's thread) only once it is stored. An in-memory store cannot be shared
+    between threads: it is written on the loop.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        summary: ProposeSummary,
+        on_outcome: Callable[[Outcome], None] | None,
+    ) -> None:
+        self.store = store
+        self.summary = summary
+        self.on_outcome = on_outcome
+        self.threaded = store.path is not None
+        self._todo: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
+        self._done: deque[list[Outcome]] = deque()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.threaded:
+            self._loop = asyncio.get_running_loop()
+            self._thread = threading.Thread(target=self._commit_loop, name="llm-writer")
+            self._thread.start()
+
+    def put(self, outcome: Outcome) -> None:
+        if self._error is not None:
+            raise self._error
+        if not self.threaded:
+            self._commit([outcome], self.store)
+            self._report([outcome])
+            return
+        self._todo.put(outcome)
+
+    def _commit(self, batch: list[Outcome], store: Store) -> None:
+        store.record_llm_calls([(o.call, o.proposals) for o in batch if o.call is not None])
+
+    def _commit_loop(self) -> None:
+        assert self.store.path is not None
+        own = Store(self.store.path)
+        try:
+            stop = False
+            while not stop:
+                batch: list[Outcome] = []
+                item = self._todo.get()
+                while True:
+                    if item is None:
+                        stop = True
+                    else:
+                        batch.append(item)
+                    try:
+                        item = self._todo.get_nowait()
+                    except queue.Empty:
+                        break
+                if batch:
+                    self._commit(batch, own)
+                    self._done.append(batch)
+                    if self._loop is not None and not self._loop.is_closed():
+                        with contextlib.suppress(RuntimeError):
+                            self._loop.call_soon_threadsafe(self.report_done)
+        except BaseException as exc:  # handed to the loop's thread, which raises it
+            self._error = exc
+        finally:
+            own.close()
+
+    def report_done(self) -> None:
+        while self._done:
+            self._report(self._done.popleft())
+
+    def _report(self, batch: list[Outcome]) -> None:
+        for outcome in batch:
+            self.summary.add(outcome)
+            if self.on_outcome is not None:
+                self.on_outcome(outcome)
+
+    def finish(self) -> None:
+        """Commit everything queued, wait for it, and report it. Safe to call twice."""
+        if self._thread is not None:
+            self._todo.put(None)
+            self._thread.join()
+            self._thread = None
+            self.report_done()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
