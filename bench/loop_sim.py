@@ -16,6 +16,12 @@ Importing texts a chunk at a time is the "finish a text's label passes before mo
 working DESIGN.md describes. Proposers cover a chunk eagerly, before any of it is asked, so that
 the same span from the LLM and the model is one question (the queue merges open proposals of
 one span; a proposal arriving after its span was answered would be asked again).
+
+Limits of the simulation: every question of a chunk is asked, so the queue's informativeness
+order (model proposals with a score nearest 0.5 first) only reorders questions within a chunk;
+it does not choose which texts get asked. Training runs while the annotator waits (the app
+retrains in the background while annotation goes on), and the model proposes only on chunks
+that arrive after it was trained. The simulated LLM ignores few-shot examples.
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ class Strategy:
     """The latest model proposes too (its proposals asked in informativeness order)."""
     fewshot: bool = False
     """LLM prompts carry few-shot examples retrieved from the accepted answers."""
+    model_min_score: float | None = None
+    """Lowest probability of a model proposal (None: the model proposer's own default)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +133,15 @@ def fewshot_adapter(project: Project) -> Callable[[StoredText, Sequence[str]], l
     return examples_for
 
 
-def model_proposer(project: Project) -> ModelProposer | None:
+def model_proposer(project: Project, min_score: float | None = None) -> ModelProposer | None:
     """The project's model proposer (the promoted model), or None before the first model."""
-    return ModelProposer.from_project(project)
+    if min_score is None:
+        return ModelProposer.from_project(project)
+    run = project.store.promoted_run()
+    if run is None:
+        return None
+    labels = [label.name for label in project.taxonomy.ner_labels]
+    return ModelProposer(run["model_path"], labels, detail=f"run-{run['id']}", min_score=min_score)
 
 
 class Simulation:
@@ -268,7 +282,7 @@ class Simulation:
         # The model a project would be using now: the latest one that scored no worse on gold.
         point["f_in_use"] = self.f_in_use
         if self.strategy.model:
-            self.model = model_proposer(self.project)
+            self.model = model_proposer(self.project, self.strategy.model_min_score)
         return point
 
     def run(self, on_point: Callable[[str, dict[str, Any]], None]) -> StrategyResult:
