@@ -57,6 +57,7 @@ class AnnotatePane(Vertical, can_focus=True):
         self.show_context = False
         self.fetching = False
         self.fetches = 0
+        self._shown: dict[str, Text | str] = {}
         self.queue_thread = queue_thread or ThreadPoolExecutor(1, thread_name_prefix="nerloop-q")
         self.status = "Fetching proposals…"
 
@@ -205,17 +206,11 @@ class AnnotatePane(Vertical, can_focus=True):
             f" · accept {accept:.0%}" if accept is not None else " · accept –",
             (f" · {one_line(s.queue.annotator)}", "dim"),
         )
-        # Every Static of this pane has a fixed height (app.tcss), so an update repaints that
-        # widget only, without a layout pass over the screen: this keeps a key press cheap.
-        self.query_one("#ann-progress", Static).update(line, layout=False)
+        self._set("#ann-progress", line)
 
     def redraw(self) -> None:
         self.draw_progress()
         shown = self.session.current()
-        text_view = self.query_one("#ann-text", Static)
-        info = self.query_one("#ann-info", Static)
-        context = self.query_one("#ann-context", Static)
-        status = self.query_one("#ann-status", Static)
         if shown is None:
             empty = self.session.empty
             if empty is None:
@@ -225,14 +220,15 @@ class AnnotatePane(Vertical, can_focus=True):
                     (one_line(empty.message), "bold"), "\n\n", one_line(empty.hint)
                 )
             # The text box has room for a message and a hint; the lines below stay blank.
-            text_view.update(message, layout=False)
-            for widget in (info, context, status):
-                widget.update("", layout=False)
+            self._set("#ann-text", message)
+            for name in ("#ann-info", "#ann-context", "#ann-status"):
+                self._set(name, "")
             return
         task, q = shown.task, shown.question
-        text_view.update(highlighted(task.text.text, shown.start, shown.end), layout=False)
+        self._set("#ann-text", highlighted(task.text.text, shown.start, shown.end))
         score = f"{q.score:.2f}" if q.score is not None else "–"
-        info.update(
+        self._set(
+            "#ann-info",
             Text.assemble(
                 (q.label, "bold"),
                 "  ",
@@ -241,16 +237,26 @@ class AnnotatePane(Vertical, can_focus=True):
                 f"\nsource {'+'.join(q.sources)} · score {score}",
                 f" · span {shown.index + 1}/{len(task.questions)} of text #{task.text.id}",
             ),
-            layout=False,
         )
         if self.show_context:
             said = q.context
-            context.update(
+            self._set(
+                "#ann-context",
                 Text("LLM context: " + one_line(said))
                 if said
                 else Text("No context from the LLM."),
-                layout=False,
             )
         else:
-            context.update("", layout=False)
-        status.update("", layout=False)
+            self._set("#ann-context", "")
+        self._set("#ann-status", "")
+
+    def _set(self, selector: str, content: Text | str) -> None:
+        """Show `content` in one of the pane's Statics, skipping an unchanged one.
+
+        Every Static here has a fixed height (app.tcss), so an update repaints that widget
+        only, without a layout pass over the screen: this keeps a key press cheap.
+        """
+        if self._shown.get(selector) == content:
+            return
+        self._shown[selector] = content
+        self.query_one(selector, Static).update(content, layout=False)
