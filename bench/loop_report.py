@@ -88,13 +88,19 @@ def write_chart(report: dict[str, Any], path: Path) -> bool:
     except ImportError:
         return False
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    for r in report["strategies"]:
+    # Several styles: strategies with the same figures (a simulated LLM that ignores few-shot
+    # examples) would otherwise hide one another.
+    styles = [("-", "o", 7), ("--", "s", 6), ("-.", "^", 6), (":", "x", 8), ("-", "D", 4)]
+    for i, r in enumerate(report["strategies"]):
         pts = [p for p in r["points"] if p.get("f") is not None]
         if pts:
+            line, marker, size = styles[i % len(styles)]
             ax.plot(
                 [p["decisions"] for p in pts],
                 [p["f"] for p in pts],
-                marker="o",
+                linestyle=line,
+                marker=marker,
+                markersize=size,
                 label=r["strategy"],
             )
     full = (report.get("full_supervision") or {}).get("f")
@@ -160,7 +166,9 @@ def results_section(report: dict[str, Any]) -> str:
     lines = [
         f"## {SECTION}",
         "",
-        f"Command: `{report['command']}`  ",
+        "Command: "
+        + (report["command"] if "`" in report["command"] else f"`{report['command']}`")
+        + "  ",
         f"Date: {report['date']}; machine: {report['machine']}; "
         f"total wall time {report['wall_s'] / 60:.1f} min" + _cpu_note(report) + ".",
         "",
