@@ -210,6 +210,9 @@ def write_results(fig: dict[str, object], command: str) -> None:
         f"| key press to next proposal, p90 | {m['p90_ms']} ms | |",
         f"| key press to next proposal, p99 | {m['p99_ms']} ms | < 50 ms |",
         f"| key press to next proposal, max | {m['max_ms']} ms | |",
+        f"| CPU of the event-loop thread per key press, median / p99 | {m['cpu_median_ms']} / "
+        f"{m['cpu_p99_ms']} ms | |",
+        f"| CPU of the process up to the first proposal (all threads) | {m['startup_cpu_s']} s | |",
         f"| presses that found the buffer empty | {m['stalls']} | 0 |",
         f"| background fetch (claim + lease 8 tasks), median / max | {m['fetch_ms_median']} / "
         f"{m['fetch_ms_max']} ms | |",
@@ -219,9 +222,11 @@ def write_results(fig: dict[str, object], command: str) -> None:
         "questions; answers of earlier runs stay, so a rerun walks past them). Claim query "
         "plans: "
         + "; ".join(f"{k}: `{v}`" for k, v in m["claim_plans"].items())  # type: ignore[attr-defined]
-        + ". Pilot's own bookkeeping (waiting for the screen to settle) is inside each figure, "
-        "so they are upper bounds of what a terminal sees; the machine was shared with other "
-        "jobs (see the load average).",
+        + ". Pilot's own bookkeeping (waiting for the screen to settle) is inside each figure: "
+        "a key with no binding costs about 10 ms of CPU through Pilot on this machine. "
+        "The machine was shared with other jobs (see the load average on 2 cores), so the "
+        "wall-clock figures are several times the CPU figures; the CPU figures are what an "
+        "idle machine would add up to (plus the fsync of each answer's commit).",
         "",
     ]
     text = RESULTS.read_text("utf-8") if RESULTS.exists() else "# Benchmark results\n\n"
@@ -241,8 +246,17 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=OUT / "tui_latency")
     parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument(
+        "--results-only",
+        action="store_true",
+        help="rewrite the RESULTS.md section from bench/out/tui_latency.json, measure nothing",
+    )
     args = parser.parse_args()
     project_dir = args.dir / "project"
+    if args.results_only:
+        fig0 = json.loads((OUT / "tui_latency.json").read_text("utf-8"))
+        write_results(fig0, "python bench/tui_latency.py")
+        return
     if args.measure_only:
         print(json.dumps(asyncio.run(measure(project_dir, args.presses))))
         return
