@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from nerloop.core.config import Settings
 from nerloop.core.embed import HashingEmbedder
 from nerloop.core.project import Project
 from nerloop.core.prompts import per_label_prompt
@@ -54,6 +55,7 @@ OUT = REPO / "bench" / "out" / "retrieval.json"
 RESULTS = REPO / "bench" / "RESULTS.md"
 SECTION = "Retrieval"
 K = 3
+MARGIN = Settings().fewshot_min_similarity
 
 
 def load(path: Path) -> list[dict[str, Any]]:
@@ -261,14 +263,14 @@ def bench_quality(train: list[dict], test: list[dict], dims: list[int]) -> dict[
         hits = np.array([[pool_sets[j] == query_sets[i] for j in row] for i, row in enumerate(top)])
         top_sims = np.take_along_axis(sims, top, 1)
         rand_pairs = sims[np.arange(len(test))[:, None], rand_idx]
-        kept = top_sims >= 0.3
+        kept = top_sims >= MARGIN
         row = {
             "embedder": e.name,
             "precision_at_5": round(float(hits.mean()), 3),
             "top1_similarity_median": round(float(np.median(top_sims.max(axis=1))), 3),
             "random_pair_similarity_p99": round(pct(list(rand_pairs.ravel()), 99), 3),
-            "share_of_neighbours_above_0.3": round(float(kept.mean()), 3),
-            "precision_of_neighbours_below_0.3": (
+            "share_of_neighbours_above_margin": round(float(kept.mean()), 3),
+            "precision_of_neighbours_below_margin": (
                 round(float(hits[~kept].mean()), 3) if (~kept).any() else None
             ),
         }
@@ -457,11 +459,11 @@ def write_section(text: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    ap.add_argument("--dim", type=int, default=256)
+    ap.add_argument("--dim", type=int, default=Settings().embed_dim, help="the local default")
     ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args()
     train, test = load(MIT / "train.jsonl"), load(MIT / "test.jsonl")
-    sizes = [(10_000, args.dim), (100_000, args.dim), (100_000, 128)]
+    sizes = [(10_000, args.dim), (100_000, args.dim), (100_000, 256)]
     if not args.quick:
         sizes.append((1_000_000, args.dim))
     fig: dict[str, Any] = {
@@ -473,7 +475,7 @@ def main() -> None:
     fig["search"] = bench_search(sizes)
     fig["retriever"] = bench_retriever(20_000 if args.quick else 100_000, args.dim, 0.2)
     fig["embed"] = bench_embed([r["text"] for r in train])
-    fig["quality"] = bench_quality(train, test[:1000], [args.dim, 512, 1024])
+    fig["quality"] = bench_quality(train, test[:1000], [args.dim, 256, 512, 1024])
     fig["prompt"] = bench_prompt_tokens(
         train[:2000] if args.quick else train, test[:50] if args.quick else test[:200]
     )

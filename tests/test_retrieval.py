@@ -357,8 +357,8 @@ def test_http_embedder_errors_are_clear(server: EmbedServer) -> None:
 
 def test_settings_choose_the_endpoint_or_the_local_embedder(server: EmbedServer) -> None:
     assert embedder_from_settings(load_settings(None)).name == local_embedder().name
-    small = embedder_from_settings(load_settings(None, embed_dim=128))
-    assert small.dim == 128 and small.name != local_embedder().name
+    wide = embedder_from_settings(load_settings(None, embed_dim=256))
+    assert wide.dim == 256 and wide.name != local_embedder().name
     configured = load_settings(None, embed_base_url=server.base_url, embed_model="e5")
     e = embedder_from_settings(configured)
     assert isinstance(e, HttpEmbedder) and e.name == "http:e5"
