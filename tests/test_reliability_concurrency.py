@@ -1,15 +1,17 @@
-"""Several annotator processes on one project while `nerloop import` writes a big file into it.
+"""Several annotator processes on one project while `nerloop import` writes a big file into it
+and `nerloop train` trains on the answers.
 
 The annotators are headless (reliability_annotator.py --mode headless: the app's own Project,
 Queue and Session, without a screen), answering as fast as they can; the rule proposer runs
 inside their fetches, so they also race each other to propose and mark coverage. Overlap is
 off: no proposal may get two live answers, every answer an annotator logged must be stored, and
 no "database is locked" (or any error) may reach anyone. bench/soak.py runs 8 annotators for
-60 s with a training run too.
+60 s with a larger import and a longer training run.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -21,10 +23,12 @@ from reliability_helpers import (
     annotation_project,
     annotator_cmd,
     heard,
+    heard_spans,
     read_log,
     write_jsonl,
 )
 
+from nerloop.core.ingest import import_file
 from nerloop.core.project import Project
 from nerloop.core.store import Store
 
@@ -39,6 +43,16 @@ def test_annotators_and_an_import_at_once_lose_nothing_and_never_share_a_task(
 ) -> None:
     project = annotation_project(tmp_path / "proj", n_texts=120)
     db = project / "nerloop.db"
+    # Imported annotations on a few texts: something for the training run to train on.
+    opened = Project.open(project)
+    answered = [heard(90_000 + i) for i in range(20)]
+    import_file(
+        opened,
+        write_jsonl(
+            tmp_path / "answered.jsonl", [{"text": t, "spans": heard_spans(t)} for t in answered]
+        ),
+    )
+    opened.close()
     big = write_jsonl(
         tmp_path / "more.jsonl", [{"text": heard(50_000 + i)} for i in range(IMPORTED)]
     )
@@ -68,8 +82,15 @@ def test_annotators_and_an_import_at_once_lose_nothing_and_never_share_a_task(
         stderr=subprocess.PIPE,
         text=True,
     )
+    trainer = subprocess.Popen(
+        [*NERLOOP, "train", "-p", str(project), "--max-steps", "5", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     outputs = [p.communicate(timeout=240) for p in procs]
     imported = importer.communicate(timeout=240)
+    trained = trainer.communicate(timeout=240)
 
     for p, (out, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err
@@ -77,6 +98,9 @@ def test_annotators_and_an_import_at_once_lose_nothing_and_never_share_a_task(
     assert importer.returncode == 0, imported[1]
     assert f"{IMPORTED} added" in imported[0]
     assert "locked" not in (imported[0] + imported[1]).lower()
+    assert trainer.returncode == 0, trained[1]
+    assert json.loads(trained[0])["status"] == "done"
+    assert "locked" not in (trained[0] + trained[1]).lower()
 
     check = LogCheck(db, logs)
     assert check.integrity == "ok"
