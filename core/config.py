@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     overlap: bool = False
     """Give every task to every annotator (for agreement studies) instead of to one."""
     source_order: list[Literal["rule", "model", "llm", "import"]] = Field(
-        default_factory=lambda: ["rule", "model", "llm", "import"]
+        default=["rule", "model", "llm", "import"]  # pydantic copies it for each instance
     )
     """Which source's proposals the queue asks first; model proposals are asked most uncertain
     (score nearest 0.5) first."""
