@@ -580,11 +580,6 @@ def section(fig: dict[str, Any], command: str) -> str:
     failed = [m.splitlines()[0] for x in (c, k, b, f) for m in x.get("failures", [])]
     lines += ["", f"Failed checks: {len(failed)}" + (":" if failed else ".")]
     lines += [f"- {m}" for m in failed]
-    if any("escape_in_header.csv" in m for m in failed):
-        lines.append(
-            "  (a known bug, pinned by a strict xfail in tests/test_reliability_bad_input.py: "
-            "the missing-text-column message prints the CSV header raw)"
-        )
     lines.append("")
     return "\n".join(lines)
 

@@ -68,16 +68,10 @@ def test_refused_file_names_file_line_field_and_stores_nothing(
         assert message in out, f"{message!r} not in:\n{out}"
     assert "Traceback" not in out
     assert snapshot(db) == before
-    if case["file"] != "escape_in_header.csv":  # known bug, pinned by the xfail test below
-        # Nothing from the bad file reaches the terminal as a control sequence.
-        assert terminal_controls(out) == []
+    # Nothing from the bad file reaches the terminal as a control sequence.
+    assert terminal_controls(out) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (core/formats/csv.py): the 'no text column' message prints the header's column "
-    "names raw, so an OSC 52 / CSI sequence in a CSV header reaches the terminal",
-)
 def test_a_csv_header_with_escape_sequences_is_quoted_safely(seeded: Path) -> None:
     _, out = run_cli("import", str(BAD / "escape_in_header.csv"), "-p", str(seeded))
     assert terminal_controls(out) == []

@@ -13,6 +13,7 @@ import click
 
 from nerloop import __version__
 from nerloop.core.config import SettingsError
+from nerloop.core.display import safe_text
 from nerloop.core.project import Project, ProjectError
 from nerloop.core.store import StoreError
 from nerloop.core.taxonomy import TaxonomyError
@@ -36,6 +37,16 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 
 class UserError(click.ClickException):
     exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str) -> None:
+        # Messages quote the user's data (a CSV header, a token, a label): its control
+        # characters must never reach the terminal as escape sequences.
+        super().__init__(safe_text(message))
+
+
+def echo_err(line: str) -> None:
+    """Print a message that may quote the data to stderr, with control characters made visible."""
+    click.echo(safe_text(line), err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -11,7 +11,14 @@ import click
 from nerloop.core.export import EXPORT_FORMATS, ExportFormat, export
 from nerloop.core.formats import IMPORT_FORMATS, FormatGuessError, ImportFormat
 from nerloop.core.ingest import ImportFailed, import_file, listed_errors
-from nerloop.tui.cli.base import UserError, main, open_project, project_option, user_errors
+from nerloop.tui.cli.base import (
+    UserError,
+    echo_err,
+    main,
+    open_project,
+    project_option,
+    user_errors,
+)
 
 # Below this a progress bar would only flicker.
 PROGRESS_MIN_BYTES = 4 * 1024 * 1024
@@ -114,14 +121,14 @@ def import_cmd(
     except ImportFailed as exc:
         lines = str(exc).splitlines()
         for line in lines[:-1]:
-            click.echo(line, err=True)
+            echo_err(line)
         raise UserError(lines[-1]) from None
     finally:
         project.close()
     if summary.rejected:
         click.echo(f"Skipped {summary.rejected} invalid records:", err=True)
         for line in listed_errors(summary):
-            click.echo(f"  {line}", err=True)
+            echo_err(f"  {line}")
     click.echo(f"Imported {summary.line()}")
 
 
