@@ -33,19 +33,23 @@ def trained_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     add_answered(project, data[:100])
     add_gold(project, data[100:])
     project.close()
-    result = cli("train", "-p", root / "heards", "--max-steps", 40, "--json")
+    result = cli("train", "-p", root / "heards", "--max-steps", 40)
     assert result.exit_code == 0, result.output
-    run = json.loads(result.output)
-    assert run["status"] == "done" and run["promoted"]
+    assert "data " in result.output and "step " in result.output and "gold " in result.output
+    assert "run 1 done" in result.output and "(in use)" in result.output
     yield root / "heards"
 
 
-def test_train_cli_reports_progress_and_evaluate_cli_scores(trained_dir: Path) -> None:
-    # A second run, human output: progress lines and the per-label table.
-    result = cli("train", "-p", trained_dir, "--max-steps", 10)
-    assert result.exit_code == 0, result.output
-    assert "data " in result.output and "step " in result.output and "gold " in result.output
-    assert "run 2 done" in result.output
+def test_train_cli_json_and_errors(tmp_path: Path, project: Project) -> None:
+    # No answers: the run fails with a one-line reason and exit code 1, nothing kept.
+    result = cli("train", "-p", project.path, "--max-steps", 5, "--json")
+    assert result.exit_code == 1
+    run = json.loads(result.output[: result.output.rindex("}") + 1])
+    assert run["status"] == "failed" and "at least 2 texts" in run["scores"]["error"]
+    assert "training run 1 failed" in result.output
+
+
+def test_evaluate_cli_scores(trained_dir: Path) -> None:
     result = cli("evaluate", "-p", trained_dir, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
