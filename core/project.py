@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 
 from nerloop.core.config import SETTINGS_FILE, Settings, load_settings
 from nerloop.core.store import Store
-from nerloop.core.taxonomy import TAXONOMY_FILE, Taxonomy, load_taxonomy
+from nerloop.core.taxonomy import (
+    TAXONOMY_FILE,
+    Taxonomy,
+    check_with_spacy,
+    load_taxonomy,
+    read_taxonomy,
+)
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -64,16 +70,28 @@ class Project:
                 f"{path}: not a nerloop project (no {DB_FILE}). Create one with "
                 f"`nerloop init -p {path}`."
             )
-        taxonomy = load_taxonomy(path / TAXONOMY_FILE)
+        taxonomy = read_taxonomy(path / TAXONOMY_FILE)
         settings = load_settings(path)
         store = Store(path / DB_FILE)
-        store.sync_taxonomy(taxonomy, str(path / TAXONOMY_FILE))
+        try:
+            cls._store_taxonomy(store, taxonomy, path / TAXONOMY_FILE)
+        except BaseException:
+            store.close()
+            raise
         return cls(path, store, taxonomy, settings)
+
+    @staticmethod
+    def _store_taxonomy(store: Store, taxonomy: Taxonomy, path: Path) -> int:
+        # A taxonomy equal to the stored latest version passed the spaCy checks when it was
+        # stored; skipping them keeps spaCy's import (about a second) out of start-up.
+        if store.latest_taxonomy_hash() != taxonomy.content_hash():
+            check_with_spacy(taxonomy, str(path))
+        return store.sync_taxonomy(taxonomy, str(path))
 
     def reload_taxonomy(self) -> int:
         """Re-read taxonomy.toml (after an edit); returns the stored version."""
-        self.taxonomy = load_taxonomy(self.path / TAXONOMY_FILE)
-        return self.store.sync_taxonomy(self.taxonomy, str(self.path / TAXONOMY_FILE))
+        self.taxonomy = read_taxonomy(self.taxonomy_path)
+        return self._store_taxonomy(self.store, self.taxonomy, self.taxonomy_path)
 
     @cached_property
     def nlp(self) -> Language:

@@ -112,25 +112,43 @@ class Taxonomy(BaseModel):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _check_patterns(label: str, patterns: Any, where: str) -> None:
-    # Check with spaCy's own Matcher, so an invalid pattern is reported here, not at match time.
-    if not patterns:
-        return  # nothing to check; building a spaCy vocab costs about 0.5 s per label
+def check_with_spacy(taxonomy: Taxonomy, where: str = TAXONOMY_FILE) -> None:
+    """The checks that need spaCy: the language code exists and every token pattern compiles
+    in spaCy's own Matcher (so a bad pattern is reported here, not at match time).
+
+    Importing spaCy costs about a second, so `Project.open` runs this only for a taxonomy it has
+    not stored (and so checked) before.
+    """
+    import spacy
+
+    try:
+        spacy.blank(taxonomy.lang)
+    except Exception:
+        raise TaxonomyError(
+            f"{where}: project: field lang: {taxonomy.lang!r} is not a spaCy language code"
+        ) from None
+    with_patterns = [label for label in taxonomy.labels if label.patterns]
+    if not with_patterns:
+        return
     from spacy.lang.xx import MultiLanguage
     from spacy.matcher import Matcher
 
     matcher = Matcher(MultiLanguage().vocab, validate=True)
-    for i, pattern in enumerate(patterns):
-        try:
-            matcher.add(f"{label}_{i}", [list(pattern)])
-        except Exception as exc:  # spaCy raises ValueError or MatchPatternError
-            first = str(exc).strip().splitlines()
-            detail = " ".join(line.strip() for line in first if line.strip())[:300]
-            raise TaxonomyError(f"{where}: label {label}: field patterns[{i}]: {detail}") from exc
+    for label in with_patterns:
+        for i, pattern in enumerate(label.patterns):
+            try:
+                matcher.add(f"{label.name}_{i}", [list(pattern)])
+            except Exception as exc:  # spaCy raises ValueError or MatchPatternError
+                lines = str(exc).strip().splitlines()
+                detail = " ".join(line.strip() for line in lines if line.strip())[:300]
+                raise TaxonomyError(
+                    f"{where}: label {label.name}: field patterns[{i}]: {detail}"
+                ) from exc
 
 
 def parse_taxonomy(data: dict[str, Any], where: str = TAXONOMY_FILE) -> Taxonomy:
-    """Validate a taxonomy from its TOML tables; errors name `where`, the label and the field."""
+    """Validate a taxonomy's structure from its TOML tables (no spaCy: see `check_with_spacy`);
+    errors name `where`, the label and the field."""
     project = data.get("project", {})
     unknown = set(data) - {"project", "labels"}
     if unknown:
@@ -145,29 +163,19 @@ def parse_taxonomy(data: dict[str, Any], where: str = TAXONOMY_FILE) -> Taxonomy
         if not isinstance(body, dict):
             raise TaxonomyError(f"{where}: label {name}: must be a table")
         try:
-            label = Label(name=name, **body)
+            labels.append(Label(name=name, **body))
         except ValidationError as exc:
             err = exc.errors()[0]
             loc = ".".join(str(part) for part in err["loc"]) or "label"
             raise TaxonomyError(f"{where}: label {name}: field {loc}: {err['msg']}") from None
-        _check_patterns(name, label.patterns, where)
-        labels.append(label)
     lang = project.get("lang", "en")
     if not isinstance(lang, str):
         raise TaxonomyError(f"{where}: project: field lang: must be a string such as 'en'")
-    try:
-        import spacy
-
-        spacy.blank(lang)
-    except Exception:
-        raise TaxonomyError(
-            f"{where}: project: field lang: {lang!r} is not a spaCy language code"
-        ) from None
     return Taxonomy(lang=lang, labels=tuple(labels))
 
 
-def load_taxonomy(path: Path) -> Taxonomy:
-    """Read and validate a taxonomy file."""
+def read_taxonomy(path: Path) -> Taxonomy:
+    """Read a taxonomy file and validate its structure, without the spaCy checks."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -179,6 +187,13 @@ def load_taxonomy(path: Path) -> Taxonomy:
     except tomllib.TOMLDecodeError as exc:
         raise TaxonomyError(f"{path}: invalid TOML: {exc}") from None
     return parse_taxonomy(data, str(path))
+
+
+def load_taxonomy(path: Path) -> Taxonomy:
+    """Read and fully validate a taxonomy file (structure and the spaCy checks)."""
+    taxonomy = read_taxonomy(path)
+    check_with_spacy(taxonomy, str(path))
+    return taxonomy
 
 
 def update_label(
@@ -199,6 +214,7 @@ def update_label(
         table["terms"] = terms
     text = tomlkit.dumps(doc)
     taxonomy = parse_taxonomy(tomllib.loads(text), str(path))
+    check_with_spacy(taxonomy, str(path))
     tmp = path.with_suffix(".toml.tmp")
     tmp.write_text(text, "utf-8")
     tmp.replace(path)

@@ -56,13 +56,17 @@ def test_bad_values_name_the_file_and_field(tmp_path: Path) -> None:
 def test_every_setting_has_a_docstring() -> None:
     from nerloop.core import config
 
-    tree = ast.parse(inspect.getsource(config.Settings))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    fields = [n.target.id for n in body if isinstance(n, ast.AnnAssign)]
+    (cls,) = ast.parse(inspect.getsource(config.Settings)).body
+    assert isinstance(cls, ast.ClassDef)
+    body = cls.body
+    fields = [
+        n.target.id for n in body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
+    ]
     documented = {
         n.target.id
         for n, after in itertools.pairwise(body)
         if isinstance(n, ast.AnnAssign)
+        and isinstance(n.target, ast.Name)
         and isinstance(after, ast.Expr)
         and isinstance(after.value, ast.Constant)
         and isinstance(after.value.value, str)

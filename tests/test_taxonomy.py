@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,3 +79,29 @@ def test_edits_keep_comments_and_refuse_invalid_changes(project: Project) -> Non
     with pytest.raises(TaxonomyError, match="label COMMODITY"):
         update_label(path, "COMMODITY", terms=[])  # a rule label needs terms
     assert path.read_text("utf-8") == before
+
+
+def test_opening_a_project_with_a_known_taxonomy_does_not_import_spacy(project: Project) -> None:
+    # spaCy's import is about a second of the app's start-up; a taxonomy already stored (and
+    # checked) must not need it.
+    code = (
+        "import sys; from pathlib import Path; from nerloop.core.project import Project\n"
+        f"p = Project.open(Path({str(project.path)!r}))\n"
+        "print('spacy' in sys.modules, p.store.taxonomy_version())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "1"]
+
+
+def test_a_changed_taxonomy_is_checked_with_spacy_on_open(project: Project) -> None:
+    path = project.taxonomy_path
+    path.write_text(
+        path.read_text("utf-8") + '\n[labels.UNIT]\nkind = "rule"\npatterns = [[{NOPE = 1}]]\n'
+    )
+    project.close()
+    with pytest.raises(TaxonomyError, match=r"label UNIT: field patterns\[0\]"):
+        Project.open(project.path)
+    path.write_text(path.read_text("utf-8").replace("{NOPE = 1}", '{LOWER = "mt"}'))
+    fixed = Project.open(project.path)
+    assert fixed.store.taxonomy_version() == 2
+    fixed.close()

@@ -41,6 +41,12 @@ class TaxonomyMixin(StoreBase):
                 )
             return version
 
+    def latest_taxonomy_hash(self) -> str | None:
+        """Content hash of the latest stored version (None before the first)."""
+        return self.scalar(
+            "SELECT content_hash FROM taxonomy_versions ORDER BY version DESC LIMIT 1"
+        )
+
     def taxonomy_version(self) -> int:
         return int(self.scalar("SELECT coalesce(max(version), 0) FROM taxonomy_versions"))
 
