@@ -190,6 +190,9 @@ def results_section(report: dict[str, Any]) -> str:
         lines += ["Pending: " + "; ".join(report["pending"]), ""]
     if report.get("findings"):
         lines += ["Findings:", "", *[f"- {f}" for f in report["findings"]], ""]
+    if report.get("notes"):
+        lines += ["Reading (written by hand from these figures):", ""]
+        lines += [*[f"- {n}" for n in report["notes"]], ""]
     lines += ["![F against decisions](loop.png)", ""]
     return "\n".join(lines)
 
