@@ -12,7 +12,7 @@ vectors take about 15 ms of CPU at 128 dimensions (the local embedder's default)
 wall-clock time grows with what else the machine runs, since other jobs share the bandwidth.
 Only the accepted examples of the label are searched, and when they are a minority of the texts
 their rows are kept as a matrix of their own: 100,000 texts of which 20,000 have accepted
-answers of the label measured under 5 ms a search. An index (sqlite-vec, HNSW) would pay in the
+answers of the label measured 2-7 ms a search. An index (sqlite-vec, HNSW) would pay in the
 millions.
 
 The similarity margin (`fewshot_min_similarity`, 0.35) is set for the local embedder: on MIT
