@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nerloop.core.blind_ab import ab_tally, tally_text
 from nerloop.core.records import Span
 from nerloop.core.store import Store
 
@@ -84,6 +85,8 @@ class Recommendation:
     comparison: LabelComparison | None = None
     accept_rates: dict[str, tuple[int, int]] = field(default_factory=dict)
     """source -> (accepted, answered) over the last N live answers."""
+    blind_ab: tuple[int, int, int] | None = None
+    """Blind A/B choices (LLM better, model better, same), when any were made: evidence only."""
 
 
 # -- scores ----------------------------------------------------------------------------------
@@ -298,7 +301,14 @@ def ab_report(
                 accept_rates=live,
             )
         )
-    return out
+    tally = ab_tally(store)
+    return [_with_blind_ab(rec, tally.get(rec.label)) for rec in out]
+
+
+def _with_blind_ab(rec: Recommendation, counts: tuple[int, int, int] | None) -> Recommendation:
+    if counts is None:
+        return rec
+    return replace(rec, blind_ab=counts, reason=f"{rec.reason}; {tally_text(counts)}")
 
 
 def project_recommendations(
@@ -331,6 +341,8 @@ def recommendation_dict(rec: Recommendation) -> dict[str, Any]:
         "reason": rec.reason,
         "accept_rates": {src: list(v) for src, v in rec.accept_rates.items()},
     }
+    if rec.blind_ab is not None:
+        out["blind_ab"] = dict(zip(("llm", "model", "same"), rec.blind_ab, strict=True))
     c = rec.comparison
     if c is not None:
         out["comparison"] = {

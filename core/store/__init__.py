@@ -15,6 +15,7 @@ from nerloop.core.store.base import (
     StoreBase,
     StoreError,
 )
+from nerloop.core.store.blind_ab import BlindABMixin
 from nerloop.core.store.embeddings import EmbeddingsMixin
 from nerloop.core.store.gold import GoldMixin
 from nerloop.core.store.ingest import IngestMixin
@@ -27,6 +28,7 @@ from nerloop.core.store.texts import TextsMixin
 
 
 class Store(
+    BlindABMixin,
     RunsMixin,
     LLMMixin,
     ABStatsMixin,

@@ -206,6 +206,34 @@ def m0003_runs_process(db: Database) -> None:
     )
 
 
+@migrations(name="0004_ab_answers")
+def m0004_ab_answers(db: Database) -> None:
+    db.executescript(
+        """
+        -- Blind A/B choices between the LLM's and the model's spans for one text and label.
+        -- Append-only like answers: an undo is a new row naming the choice it takes back. The
+        -- two span sets are kept as shown, so a tally stays true after either source changes.
+        CREATE TABLE ab_answers (
+            id INTEGER PRIMARY KEY,
+            text_id INTEGER NOT NULL REFERENCES texts (id),
+            label TEXT NOT NULL,
+            annotator TEXT NOT NULL,
+            choice TEXT NOT NULL CHECK (choice IN ('llm', 'model', 'same', 'undo')),
+            a_source TEXT NOT NULL CHECK (a_source IN ('llm', 'model')),
+            llm_spans TEXT NOT NULL DEFAULT '[]',
+            model_spans TEXT NOT NULL DEFAULT '[]',
+            model_detail TEXT NOT NULL DEFAULT '',
+            undoes INTEGER REFERENCES ab_answers (id),
+            session TEXT NOT NULL DEFAULT '',
+            created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+            CHECK ((choice = 'undo') = (undoes IS NOT NULL))
+        );
+        CREATE INDEX ab_answers_label ON ab_answers (label, annotator, text_id);
+        CREATE UNIQUE INDEX ab_answers_undoes ON ab_answers (undoes) WHERE undoes IS NOT NULL;
+        """
+    )
+
+
 def latest_version() -> int:
     """The schema version this code writes: the number of migrations it knows."""
     return len(migrations._migrations)
