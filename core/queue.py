@@ -155,6 +155,8 @@ class Queue:
     _coverage: dict[tuple[str, str], int] = field(default_factory=dict)
     _failures: dict[str, _Failure] = field(default_factory=dict)
     _has_texts: bool = False
+    _text_cursor: int = 0
+    """Where the all-labels (text-first) walk stopped: the last text id it walked."""
 
     def __post_init__(self) -> None:
         if not self.source_order:
@@ -212,6 +214,8 @@ class Queue:
         if not self.settings.overlap:
             store.renew_leases(self.annotator, self.clock() + self.settings.lease_seconds)
         deadline = time.monotonic() + self.budget_seconds
+        if label_pass is None:
+            return self._fetch_text_first(store, labels, n, held, deadline)
         for label in labels:
             exclude = [t for t, lab in held if lab == label]
             while True:
@@ -223,6 +227,92 @@ class Queue:
                 if time.monotonic() > deadline:
                     return Fetch([])
         return Fetch([], self._why_empty(store, labels), self.progress(store, label_pass))
+
+    def _fetch_text_first(
+        self,
+        store: Store,
+        labels: Sequence[str],
+        n: int,
+        held: Collection[TaskKey],
+        deadline: float,
+    ) -> Fetch:
+        """The all-labels pass: finish every label of a text (taxonomy order) before the next.
+
+        Texts are asked in id order, and only below the *frontier*: the first text some active
+        proposer has not covered yet for some label. Otherwise a text would be asked for the
+        labels one proposer had covered (rules run 256 texts ahead) and come back later when
+        another (the LLM) got to it. When nothing below the frontier is open, the proposer that
+        lags (lowest uncovered text; taxonomy and source order break ties) covers the next
+        texts, and the frontier moves on.
+        """
+        while True:
+            lag = self._frontier(store, labels)
+            tasks = self._claim_texts(store, labels, n, held, lag[0] if lag else None)
+            if tasks:
+                return Fetch(tasks)
+            if lag is None:
+                break
+            self._cover(store, lag[1], lag[2], after_id=lag[0] - 1)
+            if time.monotonic() > deadline:
+                return Fetch([])
+        return Fetch([], self._why_empty(store, labels), self.progress(store, None))
+
+    def _frontier(self, store: Store, labels: Sequence[str]) -> tuple[int, str, Proposer] | None:
+        """The lowest text id an active (not recently failed) proposer has not covered for a
+        pass label, with that label and proposer; None when they have covered every text."""
+        now = time.monotonic()
+        best: tuple[int, str, Proposer] | None = None
+        for label in labels:
+            for proposer in self.sources_for(label):
+                failure = self._failures.get(proposer.source)
+                if failure and now - failure.at < RETRY_FAILED_AFTER:
+                    continue
+                first = self._first_uncovered(store, label, proposer.source)
+                if first is not None and (best is None or first < best[0]):
+                    best = (first, label, proposer)
+        return best
+
+    def _first_uncovered(self, store: Store, label: str, source: str) -> int | None:
+        key = (label, source)
+        after = self._coverage.get(key, 0)
+        ids = store.uncovered_texts(label, source, after_id=after, n=1)  # type: ignore[arg-type]
+        if not ids:
+            # Remember the end, so that the next fetch does not walk every covered text again
+            # (texts imported later get higher ids and are found).
+            self._coverage[key] = max(after, store.last_text_id())
+            return None
+        self._coverage[key] = ids[0] - 1
+        return ids[0]
+
+    def _claim_texts(
+        self,
+        store: Store,
+        labels: Sequence[str],
+        n: int,
+        held: Collection[TaskKey],
+        below: int | None,
+    ) -> list[Task]:
+        after = self._text_cursor
+        for attempt in range(2):
+            claim = store.claim_texts(
+                labels,
+                self.annotator,
+                n=n,
+                now=self.clock(),
+                lease_seconds=self.settings.lease_seconds,
+                overlap=self.settings.overlap,
+                after=after,
+                below=below,
+                exclude=held,
+            )
+            self._text_cursor = claim.cursor
+            tasks = self._tasks_of(store, claim.tasks)
+            if tasks or attempt or after == 0:
+                return tasks
+            # As in `_claim`: rescan once from the first text (expired leases, undone answers,
+            # proposals that arrived for texts already walked).
+            after = 0
+        return []
 
     def _claim(self, store: Store, label: str, n: int, exclude: Sequence[int]) -> list[Task]:
         cursors = self._cursors.get(label)
@@ -248,16 +338,22 @@ class Queue:
         return []
 
     def _tasks(self, store: Store, label: str, text_ids: Sequence[int]) -> list[Task]:
+        return self._tasks_of(store, [(t, label) for t in text_ids])
+
+    def _tasks_of(self, store: Store, keys: Sequence[TaskKey]) -> list[Task]:
         mine = self.annotator if self.settings.overlap else None
         tasks = []
-        for text_id in text_ids:
+        texts: dict[int, StoredText] = {}
+        for text_id, label in keys:
             proposals = store.open_proposals(text_id, label, mine)
             if not proposals:  # answered between the claim and now
                 if not self.settings.overlap:
                     store.release_lease(text_id, label, self.annotator)
                 continue
             questions = group_questions(proposals, self.source_order)
-            tasks.append(Task(store.get_text(text_id), label, questions))
+            if text_id not in texts:
+                texts[text_id] = store.get_text(text_id)
+            tasks.append(Task(texts[text_id], label, questions))
         return tasks
 
     def _propose_more(self, store: Store, label: str) -> bool:
@@ -268,24 +364,37 @@ class Queue:
             failure = self._failures.get(source)
             if failure and now - failure.at < RETRY_FAILED_AFTER:
                 continue
-            after = self._coverage.get((label, source), 0)
-            ids = store.uncovered_texts(
-                label, source, after_id=after, n=PROPOSE_BATCH.get(source, 32)
+            ran = self._cover(
+                store, label, proposer, after_id=self._coverage.get((label, source), 0)
             )
-            if not ids:
+            if ran is None:
                 continue
-            texts = [store.get_text(i) for i in ids]
-            try:
-                proposals = proposer.propose(texts, label)
-            except Exception as exc:  # any proposer error: report it, keep the app running
-                self._failures[source] = _Failure(f"{type(exc).__name__}: {exc}", now)
-                continue
-            self._failures.pop(source, None)
-            store.add_proposals(proposals)
-            store.mark_covered(label, source, ids)
-            self._coverage[(label, source)] = ids[-1]
-            return True
+            if ran:
+                return True
         return False
+
+    def _cover(self, store: Store, label: str, proposer: Proposer, after_id: int) -> bool | None:
+        """Run `proposer` over the next texts after `after_id` it has not covered for `label`.
+
+        True when it ran, False when it failed (the failure is kept for `_why_empty`), None
+        when there was nothing left to cover."""
+        source = proposer.source
+        ids = store.uncovered_texts(
+            label, source, after_id=after_id, n=PROPOSE_BATCH.get(source, 32)
+        )
+        if not ids:
+            return None
+        texts = [store.get_text(i) for i in ids]
+        try:
+            proposals = proposer.propose(texts, label)
+        except Exception as exc:  # any proposer error: report it, keep the app running
+            self._failures[source] = _Failure(f"{type(exc).__name__}: {exc}", time.monotonic())
+            return False
+        self._failures.pop(source, None)
+        store.add_proposals(proposals)
+        store.mark_covered(label, source, ids)
+        self._coverage[(label, source)] = ids[-1]
+        return True
 
     # -- why nothing is left -------------------------------------------------------------------
 
@@ -378,3 +487,5 @@ class Queue:
         """Forget where the walks stopped (a new pass starts from the front of the queue)."""
         for label in self.pass_labels(label_pass):
             self._cursors.pop(label, None)
+        if label_pass is None:
+            self._text_cursor = 0

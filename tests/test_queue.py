@@ -204,13 +204,16 @@ def test_rules_propose_when_stored_proposals_run_out(project: Project) -> None:
     assert project.store.count_proposals("COMMODITY") == 4
 
 
-def test_all_labels_pass_moves_on_to_the_next_label(project: Project) -> None:
-    (a,) = add_texts(project, TEXTS[:1])
+def test_all_labels_pass_asks_every_label_of_a_text_before_the_next_text(
+    project: Project,
+) -> None:
+    a, b = add_texts(project, TEXTS[:2])
     q = make_queue(project, "ann", proposers=proposers_for(project))
-    fetch = q.fetch(None, n=10)
-    assert keys(fetch) == [(a, "COMMODITY")]
-    fetch = q.fetch(None, n=10, held=[(a, "COMMODITY")])
-    assert keys(fetch) == [(a, "INCOTERM")]
+    # n=1 still takes the whole text: a text's labels are never split between fetches.
+    fetch = q.fetch(None, n=1)
+    assert keys(fetch) == [(a, "COMMODITY"), (a, "INCOTERM")]
+    fetch = q.fetch(None, n=1, held=[(a, "COMMODITY"), (a, "INCOTERM")])
+    assert keys(fetch) == [(b, "COMMODITY"), (b, "INCOTERM")]
 
 
 def test_empty_queue_without_texts_says_how_to_import(project: Project) -> None:

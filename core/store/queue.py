@@ -22,9 +22,19 @@ from nerloop.core.store.base import StoreBase, dumps
 INFORMATIVE_KEY = "abs(p.score - 0.5)"
 INFORMATIVE_SOURCES: frozenset[str] = frozenset({"model"})
 
-# "This proposal has a live answer" (by anyone, or by one annotator with `?` appended).
+# "This proposal's question has a live answer" (by anyone, or by one annotator with `?`
+# appended). The question is the text, label and char span (the task_hash), not the proposal
+# row: when the model proposes a span the annotator already answered through the LLM's proposal,
+# that earlier answer answers it too. Nothing new is written (no copied answer rows that an undo
+# of the original would leave behind); the queue does not ask it, the pass counts it as answered,
+# and training reads the span once, from the answer that exists. Undoing the earlier answer
+# reopens both proposals. The task_hash covers the text (its input hash), label and span. The
+# join order is pinned (task_hash index, then answers_proposal): left to itself SQLite may walk
+# all of an annotator's answers for every candidate proposal.
 _ANSWERED = (
-    "EXISTS (SELECT 1 FROM answers a WHERE a.proposal_id = p.id AND a.answer != 'undo'"
+    "EXISTS (SELECT 1 FROM proposals s INDEXED BY proposals_task_source"
+    " CROSS JOIN answers a ON a.proposal_id = s.id"
+    " WHERE s.task_hash = p.task_hash AND a.answer != 'undo'"
     " AND NOT EXISTS (SELECT 1 FROM answers u WHERE u.undoes = a.id){mine})"
 )
 
@@ -54,6 +64,17 @@ class Claim:
     cursors: dict[str, Cursor | None]
     exhausted: bool
     """True when every source's walk reached the end of its index."""
+
+
+@dataclass(frozen=True, slots=True)
+class TextClaim:
+    """The outcome of one text-first claim: the tasks leased, in the order to ask them."""
+
+    tasks: list[tuple[int, str]]
+    cursor: int
+    """The last text id walked: the next claim resumes after it."""
+    exhausted: bool
+    """True when the walk reached the end (or `below`) with fewer than `n` tasks."""
 
 
 class QueueMixin(StoreBase):
@@ -139,6 +160,68 @@ class QueueMixin(StoreBase):
         rows = self.db.conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
         return "\n".join(str(r[3]) for r in rows)
 
+    def claim_texts(
+        self,
+        labels: Sequence[str],
+        annotator: str,
+        *,
+        n: int,
+        now: float,
+        lease_seconds: float,
+        overlap: bool = False,
+        after: int = 0,
+        below: int | None = None,
+        exclude: Iterable[tuple[int, str]] = (),
+    ) -> TextClaim:
+        """Lease open tasks text first: whole texts in id order after text `after` (and before
+        `below`), each text's open labels together in the order of `labels`, until at least
+        `n` tasks are taken (a text is never split between two claims).
+
+        The all-labels pass asks this way so that texts get reviewed for every label one after
+        another (what the "complete" training policy needs), instead of label by label over the
+        whole pool. A task is skipped as in `claim_tasks` (gold text, answered, leased by another
+        annotator unless `overlap`, or in `exclude`).
+        """
+        labels = list(labels)
+        rank = {label: i for i, label in enumerate(labels)}
+        held = set(exclude)
+        taken: list[tuple[int, str]] = []
+        cursor = after
+        batch = max(4 * n, 32)
+        exhausted = False
+        with self.write():
+            while len(taken) < n:
+                sql, params = _text_walk_query(labels, annotator, now, overlap, cursor, below)
+                rows = self.db.conn.execute(sql + f" LIMIT {int(batch)}", params).fetchall()
+                for (text_id,) in rows:
+                    if text_id <= cursor:  # another open proposal of a text already taken
+                        continue
+                    cursor = int(text_id)
+                    sql, params = _text_labels_query(labels, annotator, now, overlap, cursor)
+                    open_labels = {str(r[0]) for r in self.db.conn.execute(sql, params)}
+                    for label in sorted(open_labels, key=rank.__getitem__):
+                        if (cursor, label) not in held:
+                            taken.append((cursor, label))
+                    if len(taken) >= n:
+                        break
+                if len(rows) < batch and len(taken) < n:
+                    exhausted = True
+                    break
+            if not overlap:
+                self.db.conn.executemany(
+                    _UPSERT_LEASE,
+                    [(t, label, annotator, now + lease_seconds) for t, label in taken],
+                )
+        return TextClaim(taken, cursor, exhausted)
+
+    def claim_texts_plan(
+        self, labels: Sequence[str], *, overlap: bool = False, after: int = 0, below: int = 10
+    ) -> str:
+        """SQLite's plan for the text-first walk (tests check it seeks an index)."""
+        sql, params = _text_walk_query(list(labels), "x", 0.0, overlap, after, below)
+        rows = self.db.conn.execute("EXPLAIN QUERY PLAN " + sql + " LIMIT 32", params).fetchall()
+        return "\n".join(str(r[3]) for r in rows)
+
     def release_lease(self, text_id: int, label: str, annotator: str) -> None:
         with self.write():
             self.db.conn.execute(
@@ -206,6 +289,10 @@ class QueueMixin(StoreBase):
         ).fetchall()
         return [int(r[0]) for r in rows]
 
+    def last_text_id(self) -> int:
+        """The highest text id (0 without texts): nothing lies beyond it to cover."""
+        return int(self.scalar("SELECT coalesce(max(id), 0) FROM texts"))
+
     def mark_covered(self, label: str, source: Source, text_ids: Iterable[int]) -> None:
         with self.write():
             self.db.conn.executemany(
@@ -251,10 +338,13 @@ class QueueMixin(StoreBase):
             params.append(annotator)
         answered = int(
             self.scalar(
-                # Answers outside (far fewer than proposals), for the same reason.
-                "SELECT count(DISTINCT a.proposal_id) FROM answers a "
+                # Answers outside (far fewer than proposals), for the same reason. A proposal
+                # counts as answered when its question (task_hash) has a live answer through
+                # any source's proposal, as in the claim (see _ANSWERED).
+                "SELECT count(DISTINCT q.id) FROM answers a "
                 "CROSS JOIN proposals p ON p.id = a.proposal_id "
                 "CROSS JOIN texts t ON t.id = p.text_id "
+                "CROSS JOIN proposals q ON q.task_hash = p.task_hash "
                 "WHERE p.label = ? AND t.split = 'pool' AND a.answer != 'undo' "
                 f"AND NOT EXISTS (SELECT 1 FROM answers u WHERE u.undoes = a.id){mine}",
                 params,
@@ -376,3 +466,57 @@ def _claim_query(
             sql += "AND p.id > ? "
             params.append(cursor.id)
     return sql + f"ORDER BY {order} LIMIT {int(batch)}", params
+
+
+def _open_task_filter(
+    labels: Sequence[str], annotator: str, now: float, overlap: bool
+) -> tuple[str, list[Any]]:
+    """WHERE terms (after the text_id ones) for an open proposal of a pass label on a pool
+    text, not leased to another annotator (unless overlap)."""
+    marks = ", ".join("?" * len(labels))
+    sql = f"AND p.label IN ({marks}) AND t.split = 'pool' AND NOT {_answered(overlap)} "
+    params: list[Any] = list(labels)
+    if overlap:
+        params.append(annotator)
+    else:
+        sql += (
+            "AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.text_id = p.text_id"
+            " AND l.label = p.label AND l.annotator != ? AND l.expires > ?) "
+        )
+        params += [annotator, now]
+    return sql, params
+
+
+def _text_walk_query(
+    labels: Sequence[str],
+    annotator: str,
+    now: float,
+    overlap: bool,
+    after: int,
+    below: int | None,
+) -> tuple[str, list[Any]]:
+    """Text ids (repeated per open proposal) after `after` with an open task, in id order.
+    INDEXED BY and CROSS JOIN pin the (text_id, label) index as the outer loop: SQLite could
+    otherwise walk texts_split, or the per-label index, and sort millions of rows."""
+    sql = (
+        "SELECT p.text_id FROM proposals p INDEXED BY proposals_text_label "
+        "CROSS JOIN texts t ON t.id = p.text_id WHERE p.text_id > ? "
+    )
+    params: list[Any] = [after]
+    if below is not None:
+        sql += "AND p.text_id < ? "
+        params.append(below)
+    more, more_params = _open_task_filter(labels, annotator, now, overlap)
+    return sql + more + "ORDER BY p.text_id", params + more_params
+
+
+def _text_labels_query(
+    labels: Sequence[str], annotator: str, now: float, overlap: bool, text_id: int
+) -> tuple[str, list[Any]]:
+    """The pass labels with an open task on one text."""
+    more, more_params = _open_task_filter(labels, annotator, now, overlap)
+    sql = (
+        "SELECT DISTINCT p.label FROM proposals p JOIN texts t ON t.id = p.text_id "
+        "WHERE p.text_id = ? " + more
+    )
+    return sql, [text_id, *more_params]
