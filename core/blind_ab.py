@@ -192,10 +192,13 @@ class BlindAB:
             self._after.pop(label, None)
 
 
-def empty_reason(store: Store, label: str, *, has_model: bool) -> str:
-    """Why there is nothing to compare for `label`, in words that say what is needed."""
-    llm = store.scalar(
-        "SELECT count(DISTINCT text_id) FROM proposals WHERE label = ? AND source = 'llm'", [label]
+def empty_reason(store: Store, labels: Sequence[str], *, has_model: bool) -> str:
+    """Why there is nothing to compare for `labels`, in words that say what is needed."""
+    name = labels[0] if len(labels) == 1 else "any label"
+    marks = ",".join("?" * len(labels))
+    llm = labels and store.scalar(
+        f"SELECT 1 FROM proposals WHERE source = 'llm' AND label IN ({marks}) LIMIT 1",
+        list(labels),
     )
     if not has_model:
         return (
@@ -204,11 +207,11 @@ def empty_reason(store: Store, label: str, *, has_model: bool) -> str:
         )
     if not llm:
         return (
-            f"No LLM proposals for {label} yet. The blind A/B needs a trained model and LLM "
+            f"No LLM proposals for {name} yet. The blind A/B needs a trained model and LLM "
             "proposals on the same texts: annotate with the LLM on, or run `nerloop propose`."
         )
     return (
-        f"Nothing left to compare for {label}: on every text the LLM was run on, the two "
+        f"Nothing left to compare for {name}: on every text the LLM was run on, the two "
         "outputs are the same or you have already chosen."
     )
 

@@ -152,10 +152,11 @@ def test_on_demand_predictions_cover_texts_the_model_was_never_run_on(project: P
 
 
 def test_empty_reason_says_what_is_missing(project: Project) -> None:
-    assert "No trained model" in empty_reason(project.store, "PRICE", has_model=False)
-    assert "No LLM proposals for PRICE" in empty_reason(project.store, "PRICE", has_model=True)
+    assert "No trained model" in empty_reason(project.store, ["PRICE"], has_model=False)
+    assert "No LLM proposals for PRICE" in empty_reason(project.store, ["PRICE"], has_model=True)
+    assert "for any label" in empty_reason(project.store, ["PRICE", "LOCATION"], has_model=True)
     disagreeing_project(project)
-    assert "Nothing left to compare" in empty_reason(project.store, "PRICE", has_model=True)
+    assert "Nothing left to compare" in empty_reason(project.store, ["PRICE"], has_model=True)
 
 
 def test_the_tally_is_evidence_in_the_recommendation(project: Project) -> None:

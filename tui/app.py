@@ -1,4 +1,4 @@
-"""The nerloop terminal app: six tabs and the keys that switch between them.
+"""The nerloop terminal app: seven tabs and the keys that switch between them.
 
 `create_app` is the one factory the CLI, the tests and the benchmark share. Each tab is its own
 module under tui/panes; this file only wires them together.
@@ -23,6 +23,7 @@ from nerloop.core.session import Session, Tokenize, spacy_tokenizer
 from nerloop.core.store import Store
 from nerloop.tui import keymap
 from nerloop.tui.panes.annotate import AnnotatePane
+from nerloop.tui.panes.compare import ComparePane
 from nerloop.tui.panes.data import DataPane
 from nerloop.tui.panes.evaluate import EvaluatePane
 from nerloop.tui.panes.gold import GoldPane
@@ -30,7 +31,7 @@ from nerloop.tui.panes.taxonomy import TaxonomyPane
 from nerloop.tui.panes.train import TrainPane
 from nerloop.tui.widgets.modals import HelpScreen
 
-TABS = ("annotate", "taxonomy", "gold", "train", "evaluate", "data")
+TABS = ("annotate", "taxonomy", "gold", "train", "evaluate", "data", "compare")
 
 
 def lazy_tokenizer(project: Project) -> Tokenize:
@@ -112,6 +113,10 @@ class NerloopApp(App[None]):
                 yield EvaluatePane(self.project, id="evaluate-pane")
             with TabPane("Data F6", id="data"):
                 yield DataPane(self.project, id="data-pane")
+            with TabPane("Compare F7", id="compare"):
+                yield ComparePane(
+                    self.project, self.annotator, session=self.session.session_id, id="compare-pane"
+                )
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -149,6 +154,7 @@ class NerloopApp(App[None]):
             ("Annotate", keymap.ANNOTATE),
             ("Taxonomy", keymap.TAXONOMY),
             ("Gold", keymap.GOLD),
+            ("Compare", keymap.COMPARE),
         ]
         out: list[tuple[str, list[tuple[str, str, str]]]] = []
         for title, bindings in groups:

@@ -21,6 +21,7 @@ APP: list[BindingType] = [
     Binding("f4,alt+4", "show_tab('train')", "Train", id="app.tab_train", show=False),
     Binding("f5,alt+5", "show_tab('evaluate')", "Evaluate", id="app.tab_evaluate", show=False),
     Binding("f6,alt+6", "show_tab('data')", "Data", id="app.tab_data", show=False),
+    Binding("f7,alt+7", "show_tab('compare')", "Compare", id="app.tab_compare", show=False),
     Binding("question_mark", "help", "Help", id="app.help", key_display="?"),
     Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
 ]
@@ -84,10 +85,18 @@ GOLD: list[BindingType] = [
 
 DATA: list[BindingType] = [Binding("r", "refresh", "Refresh", id="data.refresh")]
 
+COMPARE: list[BindingType] = [
+    Binding("1", "pick('a')", "A better", id="compare.a"),
+    Binding("2", "pick('b')", "B better", id="compare.b"),
+    Binding("3", "pick('same')", "Same", id="compare.same"),
+    Binding("u", "undo", "Undo", id="compare.undo"),
+    Binding("l", "choose_label", "Label", id="compare.label"),
+]
+
 MODAL: list[BindingType] = [Binding("escape", "dismiss_modal", "Close", id="modal.close")]
 
 ALL: list[Binding] = [
-    b for b in APP + ANNOTATE + TAXONOMY + GOLD + DATA + MODAL if isinstance(b, Binding)
+    b for b in APP + ANNOTATE + TAXONOMY + GOLD + DATA + COMPARE + MODAL if isinstance(b, Binding)
 ]
 BINDING_IDS = {b.id for b in ALL}
 
@@ -107,4 +116,8 @@ HELP_NOTES = {
     "gold.left": "cursor one token left (shift+←/→ selects)",
     "gold.done": "mark the text done and go to the next",
     "gold.add": "take a fresh text from the pool into the gold set",
+    "compare.a": "blind A/B: A (the upper text) is better",
+    "compare.b": "blind A/B: B (the lower text) is better",
+    "compare.same": "blind A/B: A and B are as good as each other",
+    "compare.label": "choose the label to compare, or all labels",
 }
