@@ -3,14 +3,17 @@ outputs never show, and the empty state says what is needed."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import spacy
 from queue_helpers import add_texts, propose
 from test_blind_ab import TEXTS, disagreeing_project
 from textual.pilot import Pilot
 from textual.widgets import OptionList
 from tui_helpers import app_for, shown, wait_until
 
+from nerloop.core.blind_ab import spans_of
 from nerloop.core.project import Project
 from nerloop.core.records import Span
 from nerloop.tui.panes.compare import ComparePane, side_text
@@ -122,6 +125,31 @@ async def test_l_chooses_the_label(project: Project) -> None:
         await pilot.press("enter")
         await wait_until(pilot, lambda: bool(pane.pairs), "a PRICE pair")
         assert pane.pairs[0].label == "PRICE"
+
+
+async def test_the_promoted_model_predicts_on_texts_it_never_proposed_on(
+    project: Project, tmp_path: Path
+) -> None:
+    ids = add_texts(project, TEXTS[:2])
+    propose(project, ids[0], "PRICE", "250 usd/t", "llm")
+    propose(project, ids[1], "PRICE", "4.10 usd/bu", "llm")
+    # A real pipeline on disk whose "ner" is an entity ruler: predictions with no training.
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler", name="ner")
+    ruler.add_patterns([{"label": "PRICE", "pattern": p} for p in ("250 usd/t", "4.10")])  # type: ignore[attr-defined]
+    nlp.to_disk(tmp_path / "ruler-model")
+    run = project.store.create_run(config="", counts={})
+    assert run is not None
+    project.store.finish_run(run, "done", promoted=True, model_path=str(tmp_path / "ruler-model"))
+    app = app_for(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_compare(pilot)
+        assert [p.text.id for p in pane.pairs] == [ids[1]]  # text 0: the same span, skipped
+        assert "A: '4.10" in shown(app, "cmp-status") or "B: '4.10'" in shown(app, "cmp-status")
+        await pilot.press("3")
+        (row,) = project.store.ab_choices()
+        assert row["choice"] == "same" and row["model_detail"] == f"run-{run}"
+        assert [TEXTS[1][s.start : s.end] for s in spans_of(row["model_spans"])] == ["4.10"]
 
 
 def test_side_text_cuts_a_long_text_around_both_sides_and_keeps_offsets() -> None:
