@@ -275,11 +275,13 @@ class Queue:
     def _first_uncovered(self, store: Store, label: str, source: str) -> int | None:
         key = (label, source)
         after = self._coverage.get(key, 0)
+        # Read before the walk: a text imported between the two reads is then not skipped.
+        last = store.last_text_id()
         ids = store.uncovered_texts(label, source, after_id=after, n=1)  # type: ignore[arg-type]
         if not ids:
             # Remember the end, so that the next fetch does not walk every covered text again
             # (texts imported later get higher ids and are found).
-            self._coverage[key] = max(after, store.last_text_id())
+            self._coverage[key] = max(after, last)
             return None
         self._coverage[key] = ids[0] - 1
         return ids[0]
