@@ -33,7 +33,7 @@ def trained_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     add_answered(project, data[:100])
     add_gold(project, data[100:])
     project.close()
-    result = cli("train", "-p", root / "heards", "--max-steps", 40)
+    result = cli("train", "-p", root / "heards", "--max-steps", 80)
     assert result.exit_code == 0, result.output
     assert "data " in result.output and "step " in result.output and "gold " in result.output
     assert "run 1 done" in result.output and "(in use)" in result.output
