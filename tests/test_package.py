@@ -54,8 +54,14 @@ def test_evaluate_cli_scores(trained_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["gold_texts"] == 20 and report["model"]["labels"].keys() == {"PRICE", "LOCATION"}
+    # The advice per ner label: the LLM never ran on gold here, so there is no case to stop it.
+    advice = {rec["label"]: rec for rec in report["recommendations"]}
+    assert advice.keys() == {"PRICE", "LOCATION"}
+    assert not advice["PRICE"]["stop_llm"] and advice["PRICE"]["reason"]
     text = cli("evaluate", "-p", trained_dir)
     assert text.exit_code == 0 and "PRICE" in text.output and "overall" in text.output
+    assert "the LLM, per label" in text.output
+    assert f"PRICE          {advice['PRICE']['verdict']}" in text.output
 
 
 def test_package_installs_and_loads_with_spacy(trained_dir: Path, tmp_path: Path) -> None:

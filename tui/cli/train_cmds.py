@@ -157,13 +157,16 @@ def evaluate_cmd(project_dir: Path, as_json: bool, curve: bool, max_steps: int |
 
     The model is the one in use; the rules are scored on rule labels; the LLM on its stored
     proposals for the gold texts it was asked about (`nerloop propose --gold`). Spans count
-    when their offsets and label match exactly.
+    when their offsets and label match exactly. Then, per ner label, whether the LLM is still
+    needed ("keep the LLM" or "stop the LLM"), with the evidence: F with bootstrap intervals,
+    gold counts, accept rates and blind A/B choices (core/abtest.py has the rule).
 
     \b
     Example:
       nerloop evaluate -p heards
       nerloop evaluate -p heards --curve --json > curve.json
     """
+    from nerloop.core.abtest import project_recommendations, recommendation_dict
     from nerloop.core.evaluate import evaluate_project, learning_curve
     from nerloop.core.training.data import TrainingDataError
     from nerloop.core.training.runner import TrainingBusyError
@@ -171,6 +174,8 @@ def evaluate_cmd(project_dir: Path, as_json: bool, curve: bool, max_steps: int |
     project = open_project(project_dir)
     try:
         report = evaluate_project(project)
+        advice = project_recommendations(project) if report["gold_texts"] else []
+        report["recommendations"] = [recommendation_dict(rec) for rec in advice]
         if curve:
 
             def show(event: dict[str, Any]) -> None:
@@ -204,6 +209,10 @@ def evaluate_cmd(project_dir: Path, as_json: bool, curve: bool, max_steps: int |
     )
     click.echo(f"{report['gold_texts']} gold texts; {model}")
     click.echo(_label_table({k: report[k] for k in ("model", "rules", "llm")}))
+    if report["recommendations"]:
+        click.echo("\nthe LLM, per label")
+        for rec in report["recommendations"]:
+            click.echo(f"  {rec['label']:<14} {rec['verdict']}: {rec['reason']}")
     if curve:
         click.echo("\nlearning curve (gold F by share of the answers)")
         for point in report["curve"]:
