@@ -35,3 +35,11 @@ def test_importing_all_of_core_loads_no_textual() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_importing_the_app_loads_no_spacy() -> None:
+    # spaCy's import is about a second of CPU: the app must show its first proposal without it
+    # (rules, the model and training import it in their own threads and processes).
+    code = "import sys, nerloop.tui.app\nprint('spacy' in sys.modules)\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

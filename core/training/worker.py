@@ -23,8 +23,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from nerloop.core.training.logger import append_event
-
 EXIT_CANCELLED = 3
 
 
@@ -52,6 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Imported here, not at the top: the parent process imports this module (for its exit
+    # codes) and must not pay for spaCy, which the logger registers with.
+    from nerloop.core.training.logger import append_event
+
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
     if args.nice:
@@ -112,6 +114,7 @@ def _run(project: Any, args: argparse.Namespace) -> dict[str, Any]:
     from nerloop.core.evaluate import evaluate_ner
     from nerloop.core.training.config import load_run_config, run_overrides
     from nerloop.core.training.data import annotation_doc, build_training_data, write_docbin
+    from nerloop.core.training.logger import append_event
     from nerloop.core.training.promote import should_promote
 
     store = project.store
