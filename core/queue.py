@@ -157,6 +157,9 @@ class Queue:
     _has_texts: bool = False
     _text_cursor: int = 0
     """Where the all-labels (text-first) walk stopped: the last text id it walked."""
+    _floor: int | None = None
+    """The highest text id reviewed (answered in the store, or handed out by this queue): the
+    text-first walk has been over the texts up to it."""
 
     def __post_init__(self) -> None:
         if not self.source_order:
@@ -244,9 +247,22 @@ class Queue:
         another (the LLM) got to it. When nothing below the frontier is open, the proposer that
         lags (lowest uncovered text; taxonomy and source order break ties) covers the next
         texts, and the frontier moves on.
+
+        The frontier is looked for past the texts already reviewed first (`_floor`): a proposer
+        that joins late (a model just promoted, an LLM just configured) then covers new texts
+        alongside the others instead of making the annotator wait while it goes over every text
+        reviewed before; it catches up on those once no new text is left to cover.
         """
+        if self._floor is None:
+            self._floor = store.last_answered_text()
         while True:
-            lag = self._frontier(store, labels)
+            lag = self._frontier(store, labels, self._floor)
+            if lag is None and self._floor:
+                # Every text past the reviewed ones is covered: ask those, then catch up.
+                tasks = self._claim_texts(store, labels, n, held, None, start=self._floor)
+                if tasks:
+                    return Fetch(tasks)
+                lag = self._frontier(store, labels, 0)
             tasks = self._claim_texts(store, labels, n, held, lag[0] if lag else None)
             if tasks:
                 return Fetch(tasks)
@@ -257,9 +273,11 @@ class Queue:
                 return Fetch([])
         return Fetch([], self._why_empty(store, labels), self.progress(store, None))
 
-    def _frontier(self, store: Store, labels: Sequence[str]) -> tuple[int, str, Proposer] | None:
-        """The lowest text id an active (not recently failed) proposer has not covered for a
-        pass label, with that label and proposer; None when they have covered every text."""
+    def _frontier(
+        self, store: Store, labels: Sequence[str], floor: int
+    ) -> tuple[int, str, Proposer] | None:
+        """The lowest text id after `floor` an active (not recently failed) proposer has not
+        covered for a pass label, with that label and proposer; None when there is none."""
         now = time.monotonic()
         best: tuple[int, str, Proposer] | None = None
         for label in labels:
@@ -267,17 +285,19 @@ class Queue:
                 failure = self._failures.get(proposer.source)
                 if failure and now - failure.at < RETRY_FAILED_AFTER:
                     continue
-                first = self._first_uncovered(store, label, proposer.source)
+                first = self._first_uncovered(store, label, proposer.source, floor)
                 if first is not None and (best is None or first < best[0]):
                     best = (first, label, proposer)
         return best
 
-    def _first_uncovered(self, store: Store, label: str, source: str) -> int | None:
+    def _first_uncovered(self, store: Store, label: str, source: Source, floor: int) -> int | None:
         key = (label, source)
         after = self._coverage.get(key, 0)
         # Read before the walk: a text imported between the two reads is then not skipped.
         last = store.last_text_id()
-        ids = store.uncovered_texts(label, source, after_id=after, n=1)  # type: ignore[arg-type]
+        ids = store.uncovered_texts(label, source, after_id=max(after, floor), n=1)
+        if after < floor:  # a search past a gap says nothing about the texts in the gap
+            return ids[0] if ids else None
         if not ids:
             # Remember the end, so that the next fetch does not walk every covered text again
             # (texts imported later get higher ids and are found).
@@ -293,8 +313,10 @@ class Queue:
         n: int,
         held: Collection[TaskKey],
         below: int | None,
+        start: int = 0,
     ) -> list[Task]:
-        after = self._text_cursor
+        """Claim text first from the cursor (texts after `start`, before `below`)."""
+        after = max(self._text_cursor, start)
         for attempt in range(2):
             claim = store.claim_texts(
                 labels,
@@ -308,12 +330,13 @@ class Queue:
                 exclude=held,
             )
             self._text_cursor = claim.cursor
+            self._floor = max([self._floor or 0, *(t for t, _ in claim.tasks)])
             tasks = self._tasks_of(store, claim.tasks)
-            if tasks or attempt or after == 0:
+            if tasks or attempt or after == start:
                 return tasks
             # As in `_claim`: rescan once from the first text (expired leases, undone answers,
             # proposals that arrived for texts already walked).
-            after = 0
+            after = start
         return []
 
     def _claim(self, store: Store, label: str, n: int, exclude: Sequence[int]) -> list[Task]:
@@ -395,7 +418,8 @@ class Queue:
         self._failures.pop(source, None)
         store.add_proposals(proposals)
         store.mark_covered(label, source, ids)
-        self._coverage[(label, source)] = ids[-1]
+        if after_id <= self._coverage.get((label, source), 0):  # covered from the cached point
+            self._coverage[(label, source)] = ids[-1]
         return True
 
     # -- why nothing is left -------------------------------------------------------------------

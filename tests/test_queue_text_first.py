@@ -27,13 +27,14 @@ def keys(fetch: Fetch) -> list[tuple[int, str]]:
 
 
 class PhraseProposer:
-    """Proposes the first occurrence of a phrase for one label; records the texts it was given."""
+    """Proposes the first of its phrases found in a text, for one label; records the texts it
+    was given."""
 
-    def __init__(self, project: Project, source: Source, label: str, phrase: str) -> None:
+    def __init__(self, project: Project, source: Source, label: str, *phrases: str) -> None:
         self.project = project
         self.source = source
         self.label = label
-        self.phrase = phrase
+        self.phrases = phrases
         self.calls: list[list[int]] = []
 
     def labels(self) -> Sequence[str]:
@@ -43,10 +44,11 @@ class PhraseProposer:
         self.calls.append([t.id for t in texts])
         found = []
         for t in texts:
-            start = t.text.find(self.phrase)
-            if start < 0:
+            phrase = next((p for p in self.phrases if p in t.text), None)
+            if phrase is None:
                 continue
-            end = start + len(self.phrase)
+            start = t.text.index(phrase)
+            end = start + len(phrase)
             span = self.project.nlp(t.text).char_span(start, end, alignment_mode="expand")
             assert span is not None
             found.append(
@@ -97,6 +99,26 @@ def test_a_lagging_proposer_covers_a_text_before_the_text_is_asked(
     fetch = q.fetch(None, n=1, held=keys(fetch))
     assert keys(fetch) == [(b, "COMMODITY"), (b, "INCOTERM"), (b, "PRICE")]
     assert llm.calls == [[a], [b]]
+
+
+def test_a_proposer_that_joins_late_covers_new_texts_first_and_catches_up_at_the_end(
+    project: Project,
+) -> None:
+    a, b = add_texts(project, TEXTS[:2])
+    project.store.add_answer(propose(project, a, "COMMODITY", "wheat", "rule"), "accept", "x")
+    project.store.add_answer(propose(project, a, "PRICE", "250 usd/t", "llm"), "accept", "x")
+    # A model is promoted (and rules switched on) after text a was reviewed: the next question
+    # must not wait for them to go over every reviewed text; b is covered and asked first.
+    model = PhraseProposer(project, "model", "PRICE", "250 usd/t", "4.10 usd/bu")
+    q = make_queue(project, "ann", proposers=[*proposers_for(project), model])
+    first = q.fetch(None, n=1)
+    assert keys(first) == [(b, "COMMODITY"), (b, "INCOTERM"), (b, "PRICE")]
+    assert model.calls == [[b]]
+    # Then they catch up on a: the rules' new "fob" is asked; their "wheat" and the model's
+    # "250 usd/t" were answered through the earlier proposals, so they are not asked again.
+    second = q.fetch(None, n=1, held=keys(first))
+    assert model.calls == [[b], [a]]
+    assert keys(second) == [(a, "INCOTERM")]
 
 
 def test_a_failing_proposer_does_not_hold_back_the_other_sources(project: Project) -> None:

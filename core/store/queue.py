@@ -289,6 +289,15 @@ class QueueMixin(StoreBase):
         ).fetchall()
         return [int(r[0]) for r in rows]
 
+    def last_answered_text(self) -> int:
+        """The highest text id with an answer (0 without answers): how far review has got."""
+        return int(
+            self.scalar(
+                "SELECT coalesce(max(p.text_id), 0) FROM answers a "
+                "CROSS JOIN proposals p ON p.id = a.proposal_id"
+            )
+        )
+
     def last_text_id(self) -> int:
         """The highest text id (0 without texts): nothing lies beyond it to cover."""
         return int(self.scalar("SELECT coalesce(max(id), 0) FROM texts"))
