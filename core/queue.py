@@ -6,6 +6,13 @@ queue claims tasks from the store (leasing them, so two annotators never get the
 unless the project sets `overlap`), and when the stored proposals of a pass run out it asks the
 active proposers to cover the next texts.
 
+A one-label pass walks that label's proposals in source priority (and informativeness) order.
+The all-labels pass goes text first: every label of a text, in taxonomy order, before the next
+text, and a text only once every active proposer has covered it (see `_fetch_text_first`), so
+texts get reviewed for every label one after another, as the "complete" training policy needs.
+A span already answered through one source's proposal is not asked again when another source
+proposes it (see `_ANSWERED` in core/store/queue.py).
+
 `Queue.fetch` is meant to run in a worker thread: it opens its own `Store` connection for the
 call (sqlite3 connections belong to the thread that made them) and never touches the UI.
 """
@@ -153,6 +160,9 @@ class Queue:
     """How long one fetch may keep running proposers before it returns to report progress."""
     _cursors: dict[str, dict[str, Cursor | None]] = field(default_factory=dict)
     _coverage: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Per (label, source): every pool text up to this id is covered (or was handed over)."""
+    _ahead: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Per (label, source): texts from the all-labels floor up to this id are covered."""
     _failures: dict[str, _Failure] = field(default_factory=dict)
     _has_texts: bool = False
     _text_cursor: int = 0
@@ -295,9 +305,14 @@ class Queue:
         after = self._coverage.get(key, 0)
         # Read before the walk: a text imported between the two reads is then not skipped.
         last = store.last_text_id()
-        ids = store.uncovered_texts(label, source, after_id=max(after, floor), n=1)
-        if after < floor:  # a search past a gap says nothing about the texts in the gap
+        if after < floor:
+            # A search past a gap says nothing about the texts in the gap: remember how far
+            # past the floor it got apart from `_coverage` (the floor only goes up).
+            ahead = max(floor, self._ahead.get(key, 0))
+            ids = store.uncovered_texts(label, source, after_id=ahead, n=1)
+            self._ahead[key] = ids[0] - 1 if ids else max(ahead, last)
             return ids[0] if ids else None
+        ids = store.uncovered_texts(label, source, after_id=after, n=1)
         if not ids:
             # Remember the end, so that the next fetch does not walk every covered text again
             # (texts imported later get higher ids and are found).
@@ -508,6 +523,7 @@ class Queue:
     def forget_coverage(self, label: str, source: str) -> None:
         """Walk the texts from the start again for (label, source), e.g. after rules changed."""
         self._coverage.pop((label, source), None)
+        self._ahead.pop((label, source), None)
 
     def reset_pass(self, label_pass: str | None) -> None:
         """Forget where the walks stopped (a new pass starts from the front of the queue)."""

@@ -3,7 +3,8 @@
 A task is one text and one label: all of the text's unanswered proposals for the label, asked
 together. Claiming walks an index in the order the queue wants (by id, or by informativeness
 for scored sources) and leases what it takes inside one BEGIN IMMEDIATE transaction, so two
-processes can never claim the same task.
+processes can never claim the same task. The all-labels pass claims text first instead
+(`claim_texts`): whole texts in id order, every open label of a text together.
 """
 
 from __future__ import annotations
