@@ -11,7 +11,7 @@ The all-labels pass goes text first: every label of a text, in taxonomy order, b
 text, and a text only once every active proposer has covered it (see `_fetch_text_first`), so
 texts get reviewed for every label one after another, as the "complete" training policy needs.
 A span already answered through one source's proposal is not asked again when another source
-proposes it (see `_ANSWERED` in core/store/queue.py).
+proposes it (see `_ANSWERED` in core/store/queue_sql.py).
 
 `Queue.fetch` is meant to run in a worker thread: it opens its own `Store` connection for the
 call (sqlite3 connections belong to the thread that made them) and never touches the UI.

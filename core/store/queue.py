@@ -17,44 +17,16 @@ from typing import Any
 from nerloop.core.records import NewProposal, Proposal, Source, Split, input_hash, task_hash
 from nerloop.core.store.annotations import proposal_from_row
 from nerloop.core.store.base import StoreBase, dumps
-
-# Sources whose proposals are asked in informativeness order (score nearest 0.5 first); the
-# expression must match the proposals_informative index (migration 0002) exactly.
-INFORMATIVE_KEY = "abs(p.score - 0.5)"
-INFORMATIVE_SOURCES: frozenset[str] = frozenset({"model"})
-
-# "This proposal's question has a live answer" (by anyone, or by one annotator with `?`
-# appended). The question is the text, label and char span (the task_hash), not the proposal
-# row: when the model proposes a span the annotator already answered through the LLM's proposal,
-# that earlier answer answers it too. Nothing new is written (no copied answer rows that an undo
-# of the original would leave behind); the queue does not ask it, the pass counts it as answered,
-# and training reads the span once, from the answer that exists. Undoing the earlier answer
-# reopens both proposals. The task_hash covers the text (its input hash), label and span. The
-# join order is pinned (task_hash index, then answers_proposal): left to itself SQLite may walk
-# all of an annotator's answers for every candidate proposal.
-_ANSWERED = (
-    "EXISTS (SELECT 1 FROM proposals s INDEXED BY proposals_task_source"
-    " CROSS JOIN answers a ON a.proposal_id = s.id"
-    " WHERE s.task_hash = p.task_hash AND a.answer != 'undo'"
-    " AND NOT EXISTS (SELECT 1 FROM answers u WHERE u.undoes = a.id){mine})"
+from nerloop.core.store.queue_sql import (
+    UPSERT_LEASE,
+    Cursor,
+    answered_sql,
+    claim_query,
+    text_labels_query,
+    text_walk_query,
 )
 
-_UPSERT_LEASE = (
-    "INSERT INTO leases (text_id, label, annotator, expires) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (text_id, label, annotator) DO UPDATE SET expires = excluded.expires"
-)
-
-
-def _answered(per_annotator: bool) -> str:
-    return _ANSWERED.format(mine=" AND a.annotator = ?" if per_annotator else "")
-
-
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    """Where a walk over one (label, source) index stopped: the sort key and the proposal id."""
-
-    key: float | None
-    id: int
+__all__ = ["Claim", "Cursor", "QueueMixin", "TextClaim"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +91,7 @@ class QueueMixin(StoreBase):
                 exhausted = exhausted and done
             if not overlap:
                 self.db.conn.executemany(
-                    _UPSERT_LEASE,
+                    UPSERT_LEASE,
                     [(t, label, annotator, now + lease_seconds) for t in taken],
                 )
         return Claim(taken, cursors, exhausted and len(taken) < n)
@@ -140,7 +112,7 @@ class QueueMixin(StoreBase):
         it holds `limit`; returns where the walk stopped and whether it reached the end."""
         batch = max(4 * (limit - len(taken)), 32)
         while True:
-            sql, params = _claim_query(label, source, annotator, now, overlap, cursor, batch)
+            sql, params = claim_query(label, source, annotator, now, overlap, cursor, batch)
             rows = self.db.conn.execute(sql, params).fetchall()
             for pid, text_id, key in rows:
                 cursor = Cursor(key, pid)
@@ -157,7 +129,7 @@ class QueueMixin(StoreBase):
         self, label: str, source: str, *, overlap: bool = False, cursor: Cursor | None = None
     ) -> str:
         """SQLite's plan for one claim query (tests and the benchmark check it uses an index)."""
-        sql, params = _claim_query(label, source, "x", 0.0, overlap, cursor, 32)
+        sql, params = claim_query(label, source, "x", 0.0, overlap, cursor, 32)
         rows = self.db.conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
         return "\n".join(str(r[3]) for r in rows)
 
@@ -192,13 +164,13 @@ class QueueMixin(StoreBase):
         exhausted = False
         with self.write():
             while len(taken) < n:
-                sql, params = _text_walk_query(labels, annotator, now, overlap, cursor, below)
+                sql, params = text_walk_query(labels, annotator, now, overlap, cursor, below)
                 rows = self.db.conn.execute(sql + f" LIMIT {int(batch)}", params).fetchall()
                 for (text_id,) in rows:
                     if text_id <= cursor:  # another open proposal of a text already taken
                         continue
                     cursor = int(text_id)
-                    sql, params = _text_labels_query(labels, annotator, now, overlap, cursor)
+                    sql, params = text_labels_query(labels, annotator, now, overlap, cursor)
                     open_labels = {str(r[0]) for r in self.db.conn.execute(sql, params)}
                     for label in sorted(open_labels, key=rank.__getitem__):
                         if (cursor, label) not in held:
@@ -210,7 +182,7 @@ class QueueMixin(StoreBase):
                     break
             if not overlap:
                 self.db.conn.executemany(
-                    _UPSERT_LEASE,
+                    UPSERT_LEASE,
                     [(t, label, annotator, now + lease_seconds) for t, label in taken],
                 )
         return TextClaim(taken, cursor, exhausted)
@@ -219,7 +191,7 @@ class QueueMixin(StoreBase):
         self, labels: Sequence[str], *, overlap: bool = False, after: int = 0, below: int = 10
     ) -> str:
         """SQLite's plan for the text-first walk (tests check it seeks an index)."""
-        sql, params = _text_walk_query(list(labels), "x", 0.0, overlap, after, below)
+        sql, params = text_walk_query(list(labels), "x", 0.0, overlap, after, below)
         rows = self.db.conn.execute("EXPLAIN QUERY PLAN " + sql + " LIMIT 32", params).fetchall()
         return "\n".join(str(r[3]) for r in rows)
 
@@ -234,7 +206,7 @@ class QueueMixin(StoreBase):
         """Take (or extend) a lease on one task, e.g. when an undo brings it back."""
         with self.write():
             self.db.conn.execute(
-                _UPSERT_LEASE,
+                UPSERT_LEASE,
                 (text_id, label, annotator, expires),
             )
 
@@ -273,7 +245,7 @@ class QueueMixin(StoreBase):
             params.append(annotator)
         rows = self.query(
             "SELECT p.* FROM proposals p WHERE p.text_id = ? AND p.label = ? "
-            f'AND NOT {_answered(annotator is not None)} ORDER BY p.start, p."end", p.id',
+            f'AND NOT {answered_sql(annotator is not None)} ORDER BY p.start, p."end", p.id',
             params,
         )
         return [proposal_from_row(r) for r in rows]
@@ -434,99 +406,3 @@ class QueueMixin(StoreBase):
                 ),
             )
             return self.db.conn.total_changes - before
-
-
-def _claim_query(
-    label: str,
-    source: str,
-    annotator: str,
-    now: float,
-    overlap: bool,
-    cursor: Cursor | None,
-    batch: int,
-) -> tuple[str, list[Any]]:
-    """The next `batch` open proposals of (label, source) after `cursor`, in queue order."""
-    informative = source in INFORMATIVE_SOURCES
-    key_sql = INFORMATIVE_KEY if informative else "NULL"
-    order = f"{INFORMATIVE_KEY}, p.id" if informative else "p.id"
-    sql = (
-        f"SELECT p.id, p.text_id, {key_sql} AS k FROM proposals p "
-        "JOIN texts t ON t.id = p.text_id "
-        "WHERE p.label = ? AND p.source = ? AND t.split = 'pool' "
-        f"AND NOT {_answered(overlap)} "
-    )
-    params: list[Any] = [label, source]
-    if overlap:
-        params.append(annotator)
-    else:
-        sql += (
-            "AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.text_id = p.text_id"
-            " AND l.label = p.label AND l.annotator != ? AND l.expires > ?) "
-        )
-        params += [annotator, now]
-    if cursor is not None:
-        if informative and cursor.key is not None:
-            # `key >= ?` alone is what SQLite seeks the index to; the rest filters the ties.
-            sql += f"AND {INFORMATIVE_KEY} >= ? AND ({INFORMATIVE_KEY} > ? OR p.id > ?) "
-            params += [cursor.key, cursor.key, cursor.id]
-        elif informative:
-            sql += f"AND ({INFORMATIVE_KEY} IS NOT NULL OR p.id > ?) "
-            params.append(cursor.id)
-        else:
-            sql += "AND p.id > ? "
-            params.append(cursor.id)
-    return sql + f"ORDER BY {order} LIMIT {int(batch)}", params
-
-
-def _open_task_filter(
-    labels: Sequence[str], annotator: str, now: float, overlap: bool
-) -> tuple[str, list[Any]]:
-    """WHERE terms (after the text_id ones) for an open proposal of a pass label on a pool
-    text, not leased to another annotator (unless overlap)."""
-    marks = ", ".join("?" * len(labels))
-    sql = f"AND p.label IN ({marks}) AND t.split = 'pool' AND NOT {_answered(overlap)} "
-    params: list[Any] = list(labels)
-    if overlap:
-        params.append(annotator)
-    else:
-        sql += (
-            "AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.text_id = p.text_id"
-            " AND l.label = p.label AND l.annotator != ? AND l.expires > ?) "
-        )
-        params += [annotator, now]
-    return sql, params
-
-
-def _text_walk_query(
-    labels: Sequence[str],
-    annotator: str,
-    now: float,
-    overlap: bool,
-    after: int,
-    below: int | None,
-) -> tuple[str, list[Any]]:
-    """Text ids (repeated per open proposal) after `after` with an open task, in id order.
-    INDEXED BY and CROSS JOIN pin the (text_id, label) index as the outer loop: SQLite could
-    otherwise walk texts_split, or the per-label index, and sort millions of rows."""
-    sql = (
-        "SELECT p.text_id FROM proposals p INDEXED BY proposals_text_label "
-        "CROSS JOIN texts t ON t.id = p.text_id WHERE p.text_id > ? "
-    )
-    params: list[Any] = [after]
-    if below is not None:
-        sql += "AND p.text_id < ? "
-        params.append(below)
-    more, more_params = _open_task_filter(labels, annotator, now, overlap)
-    return sql + more + "ORDER BY p.text_id", params + more_params
-
-
-def _text_labels_query(
-    labels: Sequence[str], annotator: str, now: float, overlap: bool, text_id: int
-) -> tuple[str, list[Any]]:
-    """The pass labels with an open task on one text."""
-    more, more_params = _open_task_filter(labels, annotator, now, overlap)
-    sql = (
-        "SELECT DISTINCT p.label FROM proposals p JOIN texts t ON t.id = p.text_id "
-        "WHERE p.text_id = ? " + more
-    )
-    return sql, [text_id, *more_params]
