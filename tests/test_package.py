@@ -88,13 +88,19 @@ def test_package_installs_and_loads_with_spacy(trained_dir: Path, tmp_path: Path
         capture_output=True,
     )
     # A fresh interpreter that cannot import nerloop: the package must need spaCy only.
+    # Held-out texts of the training distribution (the fixture trained on the first 100 and
+    # took the next 20 as gold), so the ner is judged on what it was taught, not one sentence.
+    held_out = samples(140, seed=7)[120:]
     probe = (
         "import sys, json, spacy\n"
         "sys.modules['nerloop'] = None\n"
         "nlp = spacy.load('en_heards')\n"
         "doc = nlp('heard wheat bid 250 usd/t fob rouen march')\n"
+        f"held_out = {[s.text for s in held_out]!r}\n"
         "print(json.dumps({'pipes': nlp.pipe_names, 'version': nlp.meta['version'],"
-        " 'ents': [[e.text, e.label_] for e in doc.ents]}))\n"
+        " 'ents': [[e.text, e.label_] for e in doc.ents],"
+        " 'held_out': [[[e.start_char, e.end_char, e.label_] for e in d.ents]"
+        " for d in nlp.pipe(held_out)]}))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
     out = subprocess.run(
@@ -105,7 +111,14 @@ def test_package_installs_and_loads_with_spacy(trained_dir: Path, tmp_path: Path
     assert loaded["pipes"] == ["ner", "rules"] and loaded["version"] == "1.2.3"
     ents = {tuple(e) for e in loaded["ents"]}
     assert ("wheat", "COMMODITY") in ents and ("fob", "INCOTERM") in ents  # the rules
-    assert ("250 usd/t", "PRICE") in ents  # the trained ner
+    # The trained ner: most held-out prices found exactly (80 training steps on 100 texts).
+    found = sum(
+        [span.start, span.end, "PRICE"] in ents_of_text
+        for sample, ents_of_text in zip(held_out, loaded["held_out"], strict=True)
+        for span in sample.spans
+        if span.label == "PRICE"
+    )
+    assert found >= 0.6 * len(held_out), loaded["held_out"]
 
 
 def test_package_without_a_model_is_a_clear_error(project: Project, tmp_path: Path) -> None:
