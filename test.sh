@@ -12,4 +12,6 @@ fi
 echo "== ruff format --check"; .venv/bin/ruff format --check .
 echo "== ruff check";          .venv/bin/ruff check .
 echo "== mypy";                .venv/bin/mypy
-echo "== pytest";              .venv/bin/pytest "$@"
+# Two workers: the suite is mostly single-threaded waiting on processes and SQLite, and CI has
+# 2 cores (about 4 minutes instead of 8.5 serially).
+echo "== pytest";              .venv/bin/pytest -n 2 "$@"
