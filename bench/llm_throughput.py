@@ -27,7 +27,6 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import results_md
 
 from nerloop.core.config import load_settings
 from nerloop.core.llm import LLMClient
@@ -49,7 +49,6 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DATA = REPO.parent / "shared" / "datasets" / "mit_movie" / "train.jsonl"
 OUT = HERE / "out" / "llm_throughput.json"
-RESULTS = HERE / "RESULTS.md"
 SECTION = "LLM throughput"
 LABELS = [
     "ACTOR",
@@ -243,13 +242,7 @@ def python_speed_ms() -> float:
 
 
 def write_section(text: str) -> None:
-    old = RESULTS.read_text("utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^## {SECTION}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(old):
-        new = pattern.sub(lambda _m: text + "\n", old, count=1)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(new.rstrip("\n") + "\n", "utf-8")
+    results_md.write_section(SECTION, text)
 
 
 def section(fig: dict[str, Any], command: str) -> str:

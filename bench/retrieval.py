@@ -24,7 +24,6 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import statistics
 import tempfile
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import results_md
 
 from nerloop.core.config import Settings
 from nerloop.core.embed import HashingEmbedder
@@ -52,7 +52,6 @@ from nerloop.core.store.ingest import ImportState, IngestItem
 REPO = Path(__file__).resolve().parent.parent
 MIT = REPO.parent / "shared" / "datasets" / "mit_movie"
 OUT = REPO / "bench" / "out" / "retrieval.json"
-RESULTS = REPO / "bench" / "RESULTS.md"
 SECTION = "Retrieval"
 K = 3
 MARGIN = Settings().fewshot_min_similarity
@@ -447,13 +446,7 @@ NOTES = [
 
 
 def write_section(text: str) -> None:
-    old = RESULTS.read_text("utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^## {SECTION}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(old):
-        new = pattern.sub(lambda _m: text + "\n", old, count=1)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(new.rstrip("\n") + "\n", "utf-8")
+    results_md.write_section(SECTION, text)
 
 
 def main() -> None:

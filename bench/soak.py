@@ -34,7 +34,6 @@ import json
 import os
 import platform
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -47,6 +46,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import results_md
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -72,7 +73,6 @@ from reliability_helpers import (  # noqa: E402
 )
 
 OUT = HERE / "out" / "soak.json"
-RESULTS = HERE / "RESULTS.md"
 SECTION = "Reliability"
 NERLOOP = [sys.executable, "-c", "from nerloop.tui.cli import main; main()"]
 
@@ -585,13 +585,7 @@ def section(fig: dict[str, Any], command: str) -> str:
 
 
 def write_section(text: str) -> None:
-    old = RESULTS.read_text("utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^## {SECTION}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(old):
-        new = pattern.sub(lambda _m: text + "\n", old, count=1)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(new.rstrip("\n") + "\n", "utf-8")
+    results_md.write_section(SECTION, text)
 
 
 def main(argv: list[str] | None = None) -> int:
