@@ -23,6 +23,29 @@ LIVE_ANSWERS = (
 )
 
 
+INSERT_PROPOSAL = (
+    'INSERT OR IGNORE INTO proposals (text_id, label, start, "end", token_start, token_end,'
+    " source, source_detail, score, context, task_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def proposal_row(p: NewProposal, text_hash: int) -> tuple[Any, ...]:
+    """The parameters of INSERT_PROPOSAL for `p` on a text whose input_hash is `text_hash`."""
+    return (
+        p.text_id,
+        p.label,
+        p.start,
+        p.end,
+        p.token_start,
+        p.token_end,
+        p.source,
+        p.source_detail,
+        p.score,
+        p.context,
+        task_hash(text_hash, p.label, p.start, p.end),
+    )
+
+
 def proposal_from_row(row: dict[str, Any]) -> Proposal:
     return Proposal(
         id=row["id"],
@@ -69,25 +92,9 @@ class AnnotationsMixin(StoreBase):
                 h = self.scalar("SELECT input_hash FROM texts WHERE id = ?", [p.text_id])
                 if h is None:
                     raise KeyError(f"no text with id {p.text_id}")
-                th = task_hash(int(h), p.label, p.start, p.end)
-                conn.execute(
-                    'INSERT OR IGNORE INTO proposals (text_id, label, start, "end", token_start,'
-                    " token_end, source, source_detail, score, context, task_hash) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        p.text_id,
-                        p.label,
-                        p.start,
-                        p.end,
-                        p.token_start,
-                        p.token_end,
-                        p.source,
-                        p.source_detail,
-                        p.score,
-                        p.context,
-                        th,
-                    ),
-                )
+                row = proposal_row(p, int(h))
+                conn.execute(INSERT_PROPOSAL, row)
+                th = row[-1]
                 ids.append(
                     int(
                         self.scalar(

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from nerloop.core.records import NewProposal, Proposal, Source, Split, input_hash, task_hash
-from nerloop.core.store.annotations import proposal_from_row
+from nerloop.core.records import NewProposal, Proposal, Source, Split, input_hash
+from nerloop.core.store.annotations import INSERT_PROPOSAL, proposal_from_row, proposal_row
 from nerloop.core.store.base import StoreBase, dumps
 from nerloop.core.store.queue_sql import (
     UPSERT_LEASE,
@@ -384,25 +384,5 @@ class QueueMixin(StoreBase):
         """Insert many proposals, each given with its text's input_hash, in one transaction."""
         with self._big_cache(), self.write():
             before = self.db.conn.total_changes
-            self.db.conn.executemany(
-                'INSERT OR IGNORE INTO proposals (text_id, label, start, "end", token_start,'
-                " token_end, source, source_detail, score, context, task_hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    (
-                        p.text_id,
-                        p.label,
-                        p.start,
-                        p.end,
-                        p.token_start,
-                        p.token_end,
-                        p.source,
-                        p.source_detail,
-                        p.score,
-                        p.context,
-                        task_hash(h, p.label, p.start, p.end),
-                    )
-                    for p, h in proposals
-                ),
-            )
+            self.db.conn.executemany(INSERT_PROPOSAL, (proposal_row(p, h) for p, h in proposals))
             return self.db.conn.total_changes - before
