@@ -174,3 +174,16 @@ def test_two_processes_writing_at_once_both_succeed(db_path: Path) -> None:
     assert store.scalar("SELECT count(*) FROM answers") == 300
     assert store.integrity_check() == "ok"
     store.close()
+
+
+def test_bulk_inserts_match_the_one_by_one_path(store: Store) -> None:
+    assert store.bulk_add_texts(["heard wheat bid 250", "heard corn", "heard corn"]) == 2
+    text = store.text_by_hash(input_hash("heard wheat bid 250"))
+    assert text is not None
+    bulk = [(_proposal(text.id), text.input_hash), (_proposal(text.id, 0, 5), text.input_hash)]
+    assert store.bulk_add_proposals(bulk) == 2
+    assert store.bulk_add_proposals(bulk) == 0  # same text, label, span and source: not again
+    # The one-by-one path finds the same rows (the same task hashes).
+    ids = store.add_proposals([_proposal(text.id), _proposal(text.id, 0, 5)])
+    assert sorted(ids) == sorted(p.id for p in store.proposals_for(text.id))
+    assert store.count_proposals() == 2
