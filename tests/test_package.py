@@ -35,8 +35,9 @@ def trained_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     project.close()
     result = cli("train", "-p", root / "heards", "--max-steps", 80)
     assert result.exit_code == 0, result.output
-    assert "data " in result.output and "step " in result.output and "gold " in result.output
-    assert "run 1 done" in result.output and "(in use)" in result.output
+    out = result.output
+    assert "data: " in out and "step " in out and "gold: F " in out
+    assert "run 1 done: " in out and ", now in use" in out
     yield root / "heards"
 
 

@@ -18,29 +18,6 @@ def _pct(value: float | None) -> str:
     return "    -" if value is None else f"{value * 100:5.1f}"
 
 
-def _progress_line(event: dict[str, Any]) -> str | None:
-    kind = event.get("event")
-    if kind == "data":
-        c = event["counts"]
-        ents = ", ".join(f"{k} {v}" for k, v in c["entities"].items()) or "none"
-        return (
-            f"data     {c['train_texts']} train texts ({c['complete_texts']} complete), "
-            f"{c['dev_texts']} dev; policy {c['policy']}; entities: {ents}"
-        )
-    if kind == "eval":
-        loss = sum(event["losses"].values())
-        return (
-            f"step {event['step']:>6}  epoch {event['epoch']:>3}  loss {loss:10.2f}  "
-            f"dev F {_pct(event['scores'].get('ents_f'))}"
-        )
-    if kind == "gold":
-        s = event["scores"]
-        if not s["texts"]:
-            return "gold     no finished gold texts: the model is not scored"
-        return f"gold     F {_pct(s['overall']['f'])} on {s['texts']} gold texts"
-    return None
-
-
 @main.command("train")
 @project_option
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON when it ends.")
@@ -71,19 +48,21 @@ def train_cmd(project_dir: Path, as_json: bool, max_steps: int | None, policy: s
       nerloop train -p heards --max-steps 500 --json | jq .scores.gold.overall
     """
     from nerloop.core.training.data import TrainingDataError
-    from nerloop.core.training.runner import TrainingBusyError, train
+    from nerloop.core.training.event_lines import event_line
+    from nerloop.core.training.runner import TERMINAL_EVENTS, TrainingBusyError, train
 
     project = open_project(project_dir)
 
     def show(event: dict[str, Any]) -> None:
-        line = _progress_line(event)
+        # The end of the run is said once, below, from its stored row.
+        line = None if event.get("event") in TERMINAL_EVENTS else event_line(event, aligned=True)
         if line is not None and not as_json:
             click.echo(line)
 
     try:
         row = train(project, on_event=show, max_steps=max_steps, policy=policy)
     except KeyboardInterrupt:
-        click.echo("cancelled: nothing was kept", err=True)
+        click.echo(event_line({"event": "cancelled"}), err=True)
         sys.exit(EXIT_INTERRUPTED)
     except (TrainingBusyError, TrainingDataError) as exc:
         raise UserError(str(exc)) from None
@@ -94,20 +73,19 @@ def train_cmd(project_dir: Path, as_json: bool, max_steps: int | None, policy: s
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
+    outcome = event_line(
+        {
+            "event": row["status"],
+            "model_path": row["model_path"],
+            "promoted": row["promoted"],
+            "error": row["scores"].get("error"),
+        }
+    )
     if row["status"] != "done":
-        raise UserError(
-            f"training run {row['id']} {row['status']}: {row['scores'].get('error', '')}"
-        )
+        raise UserError(f"training run {row['id']} {outcome or row['status']}")
     if not as_json:
+        click.echo(f"run {row['id']} {outcome}")
         gold = row["scores"].get("gold") or {}
-        click.echo(
-            f"run {row['id']} done: {row['model_path']} "
-            + (
-                "(in use)"
-                if row["promoted"]
-                else "(not used: the model in use scores better on gold)"
-            )
-        )
         if gold.get("texts"):
             click.echo(_label_table({"model": gold}))
 

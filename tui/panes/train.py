@@ -25,6 +25,7 @@ from textual_plotext import PlotextPlot
 
 from nerloop.core.project import Project
 from nerloop.core.store import Store
+from nerloop.core.training.event_lines import event_line
 from nerloop.core.training.runner import (
     TrainingBusyError,
     TrainingRun,
@@ -87,37 +88,6 @@ def labels_table(dev: dict[str, Any], gold: dict[str, Any] | None) -> Renderable
     if gold and gold.get("texts"):
         table.add_row(Text("overall", style="bold"), Text(""), Text(_pct(gold["overall"]["f"])))
     return table
-
-
-def log_line(event: dict[str, Any]) -> str | None:
-    """The log's line for an event (None for heartbeats)."""
-    kind = event.get("event")
-    if kind == "data":
-        c = event["counts"]
-        ents = ", ".join(f"{k} {v}" for k, v in c["entities"].items()) or "none"
-        return (
-            f"data: {c['train_texts']} train texts ({c['complete_texts']} complete), "
-            f"{c['dev_texts']} dev, policy {c['policy']}; entities {ents}"
-        )
-    if kind == "eval":
-        loss = sum(event["losses"].values())
-        return (
-            f"step {event['step']} epoch {event['epoch']}: loss {loss:.2f}, "
-            f"dev F {_pct(event['scores'].get('ents_f'))}"
-        )
-    if kind == "gold":
-        s = event["scores"]
-        if not s.get("texts"):
-            return "gold: no finished gold texts, the model is not scored"
-        return f"gold: F {_pct(s['overall']['f'])} on {s['texts']} texts"
-    if kind == "done":
-        used = "now in use" if event.get("promoted") else "kept but not used: worse on gold"
-        return f"done: {event.get('model_path')}, {used}"
-    if kind == "failed":
-        return f"failed: {event.get('error', '')}"
-    if kind == "cancelled":
-        return "cancelled: nothing was kept"
-    return None
 
 
 class TrainPane(Vertical, can_focus=True):
@@ -309,7 +279,7 @@ class TrainPane(Vertical, can_focus=True):
             self.query_one("#train-labels", Static).update(labels_table(self.dev_labels, self.gold))
         elif kind in ("done", "failed", "cancelled"):
             self.state["status"] = kind
-        line = log_line(event)
+        line = event_line(event)
         if line is not None:
             self.query_one("#train-log", Log).write_line(line)
         self._show_progress()
