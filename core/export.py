@@ -1,8 +1,8 @@
 """The export job: Prodigy JSONL, spaCy DocBin (train/dev/test) and CoNLL/BIO.
 
 `answered_texts` folds the answers log into one decision per text: which spans were accepted
-and which rejected. It is the one place that turns answers into per-text entities, for the
-exporters here and for whoever builds training data.
+and which rejected, by the rules of core.answer_spans, which training reads the answers by too,
+so that an export holds what nerloop's own training learns from.
 
 Only texts in the pool split are exported from answers; gold texts are exported from their gold
 annotations (marked so that an import of the export puts them back into gold). Settings and the
@@ -18,9 +18,11 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import groupby
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, get_args
 
+from nerloop.core.answer_spans import answer_spans, non_overlapping, span_judgements
 from nerloop.core.formats import conll
 from nerloop.core.formats.prodigy import dumps, prodigy_record
 from nerloop.core.ingest import job_tokenizer
@@ -51,8 +53,8 @@ def is_dev(input_hash: int) -> bool:
 
 @dataclass(slots=True)
 class AnsweredText:
-    """One text's decisions: for each (label, span) the latest live accept or reject decides,
-    whoever gave it; an ignore decides nothing. Spans carry token indices (inclusive end)."""
+    """One text's decisions (see core.answer_spans). Spans carry token indices (inclusive
+    end)."""
 
     text_id: int
     text: str
@@ -64,72 +66,28 @@ class AnsweredText:
     answers: int = 0
 
 
-def answer_span(row: dict[str, Any]) -> Span:
-    """The span an answer row is about: the edited span if the annotator moved a boundary."""
-    if row["a_start"] is not None:
-        return Span(
-            row["a_start"], row["a_end"], row["label"], row["a_token_start"], row["a_token_end"]
-        )
-    return Span(row["start"], row["end"], row["label"], row["token_start"], row["token_end"])
-
-
 def group_answers(rows: Iterable[dict[str, Any]]) -> Iterator[AnsweredText]:
-    """Fold answer rows ordered by text (then answer id) into one `AnsweredText` per text."""
-    current: AnsweredText | None = None
-    decided: dict[tuple[int, int, str], tuple[str, Span]] = {}
-
-    def finish(t: AnsweredText) -> AnsweredText:
-        for answer, span in decided.values():
-            if answer == "accept":
-                t.accepted.append(span)
-            elif answer == "reject":
-                t.rejected.append(span)
-        t.accepted.sort(key=lambda s: (s.start, s.end, s.label))
-        t.rejected.sort(key=lambda s: (s.start, s.end, s.label))
-        return t
-
-    for row in rows:
-        if current is None or row["text_id"] != current.text_id:
-            if current is not None:
-                yield finish(current)
-            decided = {}
-            meta = row["meta"]
-            current = AnsweredText(
-                text_id=row["text_id"],
-                text=row["text"],
-                input_hash=row["input_hash"],
-                meta=json.loads(meta) if isinstance(meta, str) else dict(meta),
-                split=row["split"],
-            )
-        current.answers += 1
-        if row["answer"] == "ignore":
-            continue  # "not sure" neither confirms nor overturns another answer
-        span = answer_span(row)
-        decided[(span.start, span.end, span.label)] = (row["answer"], span)
-    if current is not None:
-        yield finish(current)
+    """Fold answer rows ordered by text into one `AnsweredText` per text."""
+    for _, group in groupby(rows, key=lambda row: row["text_id"]):
+        text_rows = list(group)
+        first = text_rows[0]
+        meta = first["meta"]
+        decided = answer_spans(text_rows)
+        yield AnsweredText(
+            text_id=first["text_id"],
+            text=first["text"],
+            input_hash=first["input_hash"],
+            meta=json.loads(meta) if isinstance(meta, str) else dict(meta),
+            split=first["split"],
+            accepted=decided.accepted,
+            rejected=decided.rejected,
+            answers=len(text_rows),
+        )
 
 
 def answered_texts(store: Store, split: Split | None = "pool") -> Iterator[AnsweredText]:
     """Every answered text of `split` with its accepted and rejected spans, one at a time."""
     return group_answers(store.iter_answers_by_text(split))
-
-
-def non_overlapping(spans: Iterable[Span]) -> tuple[list[Span], list[Span]]:
-    """(kept, dropped): longest spans first, then earliest, as spacy.util.filter_spans does;
-    entities of one text cannot overlap."""
-    kept: list[Span] = []
-    dropped: list[Span] = []
-    taken: set[int] = set()
-    for s in sorted(spans, key=lambda s: (-(s.end - s.start), s.start, s.label)):
-        chars = set(range(s.start, s.end))
-        if chars & taken:
-            dropped.append(s)
-            continue
-        taken |= chars
-        kept.append(s)
-    kept.sort(key=lambda s: s.start)
-    return kept, dropped
 
 
 @dataclass(slots=True)
@@ -218,7 +176,8 @@ def _gold_task_hash(input_hash: int, spans: list[Span]) -> int:
 
 
 def write_prodigy(project: Project, out: IO[str], *, gold_only: bool = False) -> ExportSummary:
-    """One record per live answer on a pool text, then one per finished gold annotation."""
+    """One record per live answer on a pool text (two for an edited accept), then one per
+    finished gold annotation."""
     with job_tokenizer(project.taxonomy.lang) as make_doc:
         return _write_prodigy(project, out, make_doc, gold_only)
 
@@ -238,21 +197,24 @@ def _write_prodigy(
                 tokens = _tokens(doc)
                 summary.texts += 1
             assert doc is not None
-            span = _with_tokens(doc, [answer_span(row)])[0]
-            record = prodigy_record(
-                text=row["text"],
-                meta=json.loads(row["meta"]),
-                input_hash=row["input_hash"],
-                task_hash=task_hash(row["input_hash"], span.label, span.start, span.end),
-                spans=[span],
-                answer=row["answer"],
-                annotator=row["annotator"],
-                tokens=tokens,
-                gold=False,
-                timestamp=_epoch(row["created"]),
-            )
-            out.write(dumps(record) + "\n")
-            summary.records += 1
+            # An edited accept is two records, the edited span accepted and the proposal's
+            # rejected: what training reads it as, and what an import of this file stores.
+            for answer, judged in span_judgements(row):
+                span = _with_tokens(doc, [judged])[0]
+                record = prodigy_record(
+                    text=row["text"],
+                    meta=json.loads(row["meta"]),
+                    input_hash=row["input_hash"],
+                    task_hash=task_hash(row["input_hash"], span.label, span.start, span.end),
+                    spans=[span],
+                    answer=answer,
+                    annotator=row["annotator"],
+                    tokens=tokens,
+                    gold=False,
+                    timestamp=_epoch(row["created"]),
+                )
+                out.write(dumps(record) + "\n")
+                summary.records += 1
     last_text = -1
     for g in project.store.iter_gold_annotations():
         doc = make_doc(g["text"])

@@ -11,8 +11,8 @@ from typing import Any
 import spacy
 from spacy.language import Language
 
+from nerloop.core.answer_spans import answer_span
 from nerloop.core.config import load_settings
-from nerloop.core.export import answer_span
 from nerloop.core.project import DB_FILE, Project
 from nerloop.core.store import Store
 from nerloop.core.taxonomy import TAXONOMY_FILE, Taxonomy, parse_taxonomy

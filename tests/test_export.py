@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,8 +126,9 @@ def test_answered_texts_latest_answer_decides_and_ignore_does_not(project: Proje
     )
     # bob's ignore and alice's undone reject decide nothing; alice's accept stands.
     assert got[CORN] == ([Span(17, 26, "LOCATION", 3, 3)], [])
-    # The edited span is the one accepted, not the proposal's.
-    assert got[BRENT] == ([Span(13, 26, "PRICE", 2, 5)], [])
+    # The edited span is the one accepted; the proposal's own span was judged wrong, as
+    # training reads it.
+    assert got[BRENT] == ([Span(13, 26, "PRICE", 2, 5)], [Span(13, 18, "PRICE", 2, 2)])
     assert UNANSWERED not in got and GOLD_A not in got
     # A later reject by another annotator overturns an accept.
     pid = project.store.proposals_for(1, "PRICE")[0].id
@@ -149,7 +151,8 @@ def test_prodigy_export_records(project: Project, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     summary = export(project, out, "prodigy")
     recs = _records(out)
-    assert summary.records == len(recs) == 8 + 3  # live answers on pool texts + done gold
+    # Live answers on pool texts, the reject of the edited proposal's span, and done gold.
+    assert summary.records == len(recs) == 8 + 1 + 3
     first = recs[0]
     assert set(first) >= {
         "text",
@@ -168,7 +171,9 @@ def test_prodigy_export_records(project: Project, tmp_path: Path) -> None:
     ]
     assert (first["answer"], first["_view_id"], first["_session_id"]) == ("accept", "ner", "alice")
     assert first["tokens"][3] == {"text": "250", "start": 16, "end": 19, "id": 3, "ws": True}
-    for r in recs[:8]:  # a binary task's hash is that of its text, label and span
+    edited = [(r["answer"], r["spans"][0]["end"]) for r in recs if r["text"] == BRENT]
+    assert edited == [("accept", 26), ("reject", 18)]
+    for r in recs[:9]:  # a binary task's hash is that of its text, label and span
         (span,) = r["spans"]
         assert r["_task_hash"] == task_hash(
             r["_input_hash"], span["label"], span["start"], span["end"]
@@ -198,7 +203,11 @@ def test_prodigy_round_trip(project: Project, tmp_path: Path) -> None:
     y = fresh(tmp_path, "y", project)
     summary = import_file(y, first)
     assert summary.format == "prodigy" and summary.rejected == 0
-    assert answers(y.store) == answers(project.store)
+    # The copy holds the answers, and the edited accept as what it says: the proposal's own
+    # span was rejected (so that training on the copy learns the same).
+    assert answers(y.store) == answers(project.store) + Counter(
+        [(BRENT, "PRICE", 13, 18, 2, 2, "reject", "alice")]
+    )
     assert gold(y.store) == gold(project.store)
     assert texts(y.store) == _exported_texts(project)
     assert decisions(y) == decisions(project)

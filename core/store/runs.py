@@ -12,9 +12,11 @@ from nerloop.core.store.base import StoreBase, dumps
 RunStatus = Literal["running", "done", "failed", "cancelled"]
 RunPurpose = Literal["train", "retrain", "curve"]
 
-# The latest live answer of every proposal: with several annotators (or a change of mind) on one
-# proposal, the last word counts.
-_LATEST = f"SELECT proposal_id, max(id) AS answer_id FROM ({LIVE_ANSWERS}) GROUP BY proposal_id"
+# The run whose model is in use: the latest promoted one that finished with a model.
+_PROMOTED = (
+    "FROM runs WHERE promoted = 1 AND status = 'done' AND model_path IS NOT NULL"
+    " ORDER BY id DESC LIMIT 1"
+)
 
 
 def _run_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -105,11 +107,14 @@ class RunsMixin(StoreBase):
 
     def promoted_run(self) -> dict[str, Any] | None:
         """The run whose model is in use: the latest promoted one that finished."""
-        rows = self.query(
-            "SELECT * FROM runs WHERE promoted = 1 AND status = 'done' AND model_path IS NOT NULL"
-            " ORDER BY id DESC LIMIT 1"
-        )
+        rows = self.query(f"SELECT * {_PROMOTED}")
         return _run_row(rows[0]) if rows else None
+
+    def promoted_run_id(self) -> int | None:
+        """The id of `promoted_run()` alone: the annotation queue reads it on every fetch to
+        notice a newly promoted model, and a run's log and config are large."""
+        run_id = self.scalar(f"SELECT id {_PROMOTED}")
+        return None if run_id is None else int(run_id)
 
     def accepted_at_last_run(self) -> int | None:
         """How many accepted answers there were when the latest train/retrain run started (from
@@ -128,13 +133,15 @@ class RunsMixin(StoreBase):
     # -- training data -------------------------------------------------------------------------
 
     def training_rows(self) -> list[dict[str, Any]]:
-        """Every proposal on every pool text that has at least one live answer, with its latest
-        live answer (answer, answer_id and the edited span a_start/a_end/a_token_start/
-        a_token_end; all None when the proposal is unanswered), in text then proposal order.
-        Each row also carries the text (text_id, text, input_hash)."""
+        """Every proposal on every pool text that has at least one live answer: a row for each
+        of its live answers (answer, answer_id and the edited span a_start/a_end/a_token_start/
+        a_token_end), or one row with all of those None when it is unanswered; in text, then
+        proposal, then answer order. Each row also carries the text (text_id, text,
+        input_hash). Every live answer, not only a proposal's latest: core.answer_spans weighs
+        them, as it does for the exports."""
         return self.query(
-            f"WITH latest AS ({_LATEST}), answered_texts AS ("
-            " SELECT DISTINCT p.text_id FROM latest l JOIN proposals p ON p.id = l.proposal_id"
+            f"WITH live AS ({LIVE_ANSWERS}), answered_texts AS ("
+            " SELECT DISTINCT p.text_id FROM live l JOIN proposals p ON p.id = l.proposal_id"
             " JOIN texts t ON t.id = p.text_id WHERE t.split = 'pool')"
             ' SELECT p.id AS proposal_id, p.label, p.start, p."end", p.token_start, p.token_end,'
             " p.source, p.score, t.id AS text_id, t.text, t.input_hash,"
@@ -142,17 +149,16 @@ class RunsMixin(StoreBase):
             " a.token_start AS a_token_start, a.token_end AS a_token_end"
             " FROM answered_texts x JOIN texts t ON t.id = x.text_id"
             " JOIN proposals p ON p.text_id = t.id"
-            " LEFT JOIN latest l ON l.proposal_id = p.id"
-            " LEFT JOIN answers a ON a.id = l.answer_id"
-            " ORDER BY t.id, p.id"
+            " LEFT JOIN live a ON a.proposal_id = p.id"
+            " ORDER BY t.id, p.id, a.id"
         )
 
     def coverage_of_answered_texts(self) -> set[tuple[int, str, str]]:
         """(text_id, label, source) of every proposer run recorded over a pool text that has
         answers: a source that ran over a text and found nothing leaves only this trace."""
         rows = self.db.conn.execute(
-            f"WITH latest AS ({_LATEST}) SELECT c.text_id, c.label, c.source"
+            f"WITH live AS ({LIVE_ANSWERS}) SELECT c.text_id, c.label, c.source"
             " FROM proposer_coverage c WHERE c.text_id IN ("
-            " SELECT DISTINCT p.text_id FROM latest l JOIN proposals p ON p.id = l.proposal_id)"
+            " SELECT DISTINCT p.text_id FROM live l JOIN proposals p ON p.id = l.proposal_id)"
         ).fetchall()
         return {(int(r[0]), str(r[1]), str(r[2])) for r in rows}

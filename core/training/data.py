@@ -1,11 +1,13 @@
 """Training data from y/n answers: which tokens are entities, which spans are known to be wrong,
 and which tokens nobody said anything about.
 
-Per pool text that has answers:
+Per pool text that has answers (which spans are accepted and which rejected is decided by
+core.answer_spans, the rules the exports follow too):
 - an accepted proposal is an entity (the edited span when the annotator moved a boundary; the
   original span then also goes to the incorrect spans, since it was judged wrong);
 - a rejected proposal goes to `doc.spans["incorrect_spans"]`, which the ner component reads
   through its `incorrect_spans_key` (a negative: "this span is not this label");
+- an ignore decides nothing, and for each span and label the latest accept or reject counts;
 - every other token is *missing* (unknown, no gradient), unless the policy is `complete` and the
   text was reviewed for every ner label: then it is O.
 
@@ -19,8 +21,7 @@ text, the tokens of proposals that are unanswered (from another source) or ignor
 nobody decided about them.
 
 Overlapping accepted spans (two annotators, or two sources) keep the longest, then the earliest,
-then the alphabetically first label: deterministic, and a longer accepted span usually means an
-annotator extended a boundary on purpose.
+then the alphabetically first label (core.answer_spans.non_overlapping).
 
 Only the taxonomy's ner labels train the ner; rule labels belong to the ruler.
 """
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from nerloop.core.answer_spans import answer_spans, non_overlapping, proposal_span
 from nerloop.core.records import Span
 from nerloop.core.taxonomy import Taxonomy
 
@@ -108,19 +110,6 @@ class TrainingData:
         }
 
 
-def _longest_first(spans: Iterable[Span]) -> list[Span]:
-    """Non-overlapping spans: the longest wins, then the earliest, then the label name."""
-    kept: list[Span] = []
-    taken: set[int] = set()
-    for s in sorted(spans, key=lambda s: (-(s.end - s.start), s.start, s.label)):
-        chars = set(range(s.start, s.end))
-        if chars & taken:
-            continue
-        kept.append(s)
-        taken |= chars
-    return sorted(kept, key=lambda s: (s.start, s.end))
-
-
 def collect_annotations(store: Store, taxonomy: Taxonomy) -> list[TextAnnotation]:
     """One TextAnnotation per pool text with answers, in text id order (see module docstring)."""
     ner_labels = {label.name for label in taxonomy.ner_labels}
@@ -133,45 +122,25 @@ def collect_annotations(store: Store, taxonomy: Taxonomy) -> list[TextAnnotation
         first = rows[0]
         ann = TextAnnotation(text_id, first["input_hash"], first["text"])
         ann.first_answer = min(r["answer_id"] for r in rows if r["answer_id"] is not None)
-        # The same span and label from several sources: the latest answer about it counts.
-        decided: dict[tuple[int, int, str], tuple[int, str]] = {}
-        for r in rows:
-            if r["label"] not in ner_labels:
-                continue
-            if r["answer"] in ("accept", "reject"):
-                if r["answer"] == "accept" and r["a_start"] is not None:
-                    edited = (r["a_start"], r["a_end"], r["label"])
-                    original = (r["start"], r["end"], r["label"])
-                    if edited != original:
-                        _decide(decided, original, r["answer_id"], "reject")
-                    _decide(decided, edited, r["answer_id"], "accept")
-                else:
-                    _decide(
-                        decided, (r["start"], r["end"], r["label"]), r["answer_id"], r["answer"]
-                    )
-            else:  # unanswered or ignored
-                ann.unknown.append(Span(r["start"], r["end"], r["label"]))
-        accepted = [Span(s, e, lab) for (s, e, lab), (_, a) in decided.items() if a == "accept"]
-        ann.entities = _longest_first(accepted)
-        ann.incorrect = sorted(
-            (Span(s, e, lab) for (s, e, lab), (_, a) in decided.items() if a == "reject"),
-            key=lambda s: (s.start, s.end, s.label),
-        )
+        ner_rows = [r for r in rows if r["label"] in ner_labels]
+        decided = answer_spans(ner_rows)
+        # Characters only: the docs are tokenized afresh, by the project's current tokenizer.
+        ann.entities = non_overlapping(_chars(decided.accepted))[0]
+        ann.incorrect = _chars(decided.rejected)
+        # A proposal has a row per live answer (one, without an answer, when it has none).
+        judged = {r["proposal_id"] for r in ner_rows if r["answer"] in ("accept", "reject")}
+        undecided = {
+            r["proposal_id"]: proposal_span(r) for r in ner_rows if r["proposal_id"] not in judged
+        }
+        ann.unknown = _chars(undecided.values())
         ann.reviewed = _reviewed_labels(text_id, rows, coverage, ner_labels)
         ann.complete = bool(ner_labels) and ann.reviewed == ner_labels
         out.append(ann)
     return out
 
 
-def _decide(
-    decided: dict[tuple[int, int, str], tuple[int, str]],
-    key: tuple[int, int, str],
-    answer_id: int,
-    answer: str,
-) -> None:
-    previous = decided.get(key)
-    if previous is None or previous[0] < answer_id:
-        decided[key] = (answer_id, answer)
+def _chars(spans: Iterable[Span]) -> list[Span]:
+    return [Span(s.start, s.end, s.label) for s in spans]
 
 
 def _reviewed_labels(
@@ -264,7 +233,7 @@ def gold_doc(nlp: Language, text: str, spans: Iterable[Span], labels: set[str]) 
     doc = nlp.make_doc(text)
     from spacy.util import filter_spans
 
-    chosen = _longest_first(s for s in spans if s.label in labels)
+    chosen, _ = non_overlapping(s for s in spans if s.label in labels)
     doc.set_ents(filter_spans(_token_spans(doc, chosen)), default="outside")
     return doc
 
