@@ -69,10 +69,9 @@ class StoredText:
 
 
 @dataclass(frozen=True, slots=True)
-class Proposal:
-    """A question for the annotator: is text[start:end] a `label`?"""
+class NewProposal:
+    """A question for the annotator, before it is stored: is text[start:end] a `label`?"""
 
-    id: int
     text_id: int
     label: str
     start: int
@@ -83,23 +82,15 @@ class Proposal:
     source_detail: str = ""
     score: float | None = None
     context: str | None = None
-    task_hash: int = 0
 
 
 @dataclass(frozen=True, slots=True)
-class NewProposal:
-    """A proposal before it is stored (no id yet)."""
+class Proposal(NewProposal):
+    """A stored proposal: the question with the id and task hash the store gave it. Keyword
+    only, so that they can follow the fields with defaults."""
 
-    text_id: int
-    label: str
-    start: int
-    end: int
-    token_start: int
-    token_end: int
-    source: Source
-    source_detail: str = ""
-    score: float | None = None
-    context: str | None = None
+    id: int = field(kw_only=True)
+    task_hash: int = field(default=0, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
