@@ -2,7 +2,7 @@
 everything stored, the CLI through click's runner, and checks on what reaches a terminal.
 
 Not a test module (no test_ prefix): tests import it as `reliability_helpers` (pytest puts tests/
-on sys.path) and bench/soak.py adds tests/ to sys.path.
+on sys.path) and bench/soak_common.py adds tests/ to sys.path for bench/soak.py.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ from nerloop.tui.cli import main
 REPO = Path(__file__).resolve().parent.parent
 BAD = REPO / "tests" / "data" / "bad"
 ANNOTATOR_SCRIPT = REPO / "tests" / "reliability_annotator.py"
+# `nerloop` as a real process: the console script's module in this interpreter, so no `nerloop`
+# on PATH is needed.
+NERLOOP = [sys.executable, "-c", "from nerloop.tui.cli import main; main()"]
 
 TAXONOMY = """\
 [project]
@@ -209,14 +212,17 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
 def run_nerloop(
     *args: str, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    """`nerloop ARGS` as a real process (the console script's module), capturing its output."""
+    """`nerloop ARGS` as a real process, capturing its output."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-c", "from nerloop.tui.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
+        [*NERLOOP, *args], capture_output=True, text=True, env=full_env, timeout=timeout
+    )
+
+
+def start_nerloop(*args: str) -> subprocess.Popen[str]:
+    """`nerloop ARGS` as a real process running alongside the caller; `communicate()` for output."""
+    return subprocess.Popen(
+        [*NERLOOP, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 

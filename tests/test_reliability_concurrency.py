@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 from queue_helpers import FakeClock, add_texts, make_queue, make_session, propose
@@ -25,6 +24,7 @@ from reliability_helpers import (
     heard,
     heard_spans,
     read_log,
+    start_nerloop,
     write_jsonl,
 )
 
@@ -35,7 +35,6 @@ from nerloop.core.store import Store
 ANNOTATORS = 3
 ANSWERS_EACH = 30
 IMPORTED = 2000
-NERLOOP = [sys.executable, "-c", "from nerloop.tui.cli import main; main()"]
 
 
 def test_annotators_and_an_import_at_once_lose_nothing_and_never_share_a_task(
@@ -76,18 +75,8 @@ def test_annotators_and_an_import_at_once_lose_nothing_and_never_share_a_task(
         )
         for i in range(ANNOTATORS)
     ]
-    importer = subprocess.Popen(
-        [*NERLOOP, "import", str(big), "-p", str(project)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    trainer = subprocess.Popen(
-        [*NERLOOP, "train", "-p", str(project), "--max-steps", "5", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    importer = start_nerloop("import", str(big), "-p", str(project))
+    trainer = start_nerloop("train", "-p", str(project), "--max-steps", "5", "--json")
     outputs = [p.communicate(timeout=240) for p in procs]
     imported = importer.communicate(timeout=240)
     trained = trainer.communicate(timeout=240)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from reliability_helpers import (
+    NERLOOP,
     LogCheck,
     TuiProcess,
     annotation_project,
@@ -108,7 +108,7 @@ def test_an_import_killed_half_way_stores_all_or_nothing(tmp_path: Path) -> None
     big = write_jsonl(tmp_path / "big.jsonl", [{"text": heard(100_000 + i)} for i in range(n)])
     base = wal.stat().st_size if wal.exists() else 0
     proc = subprocess.Popen(
-        [*run_nerloop_cmd(), "import", str(big), "-p", str(project)],
+        [*NERLOOP, "import", str(big), "-p", str(project)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -125,7 +125,3 @@ def test_an_import_killed_half_way_stores_all_or_nothing(tmp_path: Path) -> None
     finally:
         store.close()
     assert len(live_answers(db)) == before
-
-
-def run_nerloop_cmd() -> list[str]:
-    return [sys.executable, "-c", "from nerloop.tui.cli import main; main()"]
