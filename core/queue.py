@@ -78,6 +78,12 @@ class Queue:
     proposers: Sequence[Proposer] | Callable[[], Sequence[Proposer]] = ()
     """The active proposers, or a function that makes them: called on first need, in the
     fetch worker, so building a spaCy pipeline never delays the first question."""
+    make_model: Callable[[], Proposer | None] | None = None
+    """Makes the proposer of the promoted model (None when there is none), called in the fetch
+    worker. With it, a fetch reads the promoted run's id (one row of the small runs table) and,
+    when another run was promoted since the last fetch (`nerloop train` in another process, the
+    Train tab), puts the new model's proposer in place of the old one; without it the model in
+    use is the one the proposers were made with."""
     clock: Callable[[], float] = time.time
     """Wall-clock seconds for lease expiry (leases are compared across processes)."""
     source_order: Sequence[Source] = ()
@@ -96,6 +102,10 @@ class Queue:
     _floor: int | None = None
     """The highest text id reviewed (answered in the store, or handed out by this queue): the
     text-first walk has been over the texts up to it."""
+    _model_run: int | None = None
+    """The promoted run the model proposer was made from (see `make_model`)."""
+    _model_read: bool = False
+    """Whether `_model_run` has been read yet."""
 
     def __post_init__(self) -> None:
         if not self.source_order:
@@ -150,6 +160,7 @@ class Queue:
             self._has_texts = store.count_texts("pool") > 0
             if not self._has_texts:
                 return Fetch([], self._no_texts(store))
+        self._follow_promotion(store)
         if not self.settings.overlap:
             store.renew_leases(self.annotator, self.clock() + self.settings.lease_seconds)
         deadline = time.monotonic() + self.budget_seconds
@@ -166,6 +177,33 @@ class Queue:
                 if time.monotonic() > deadline:
                     return Fetch([])
         return Fetch([], self._why_empty(store, labels), self.progress(store, label_pass))
+
+    def _follow_promotion(self, store: Store) -> None:
+        """Swap in the model proposer of a run promoted since the last fetch (`make_model`).
+
+        Comparing one id per fetch is cheap; loading the pipeline is not, so that happens only
+        when the id changes, here in the fetch worker (proposers belong to its thread).
+        """
+        if self.make_model is None:
+            return
+        run = store.promoted_run_id()
+        if not self._model_read or run == self._model_run:
+            # The first read: the proposers are (or will be) made from this run's model.
+            self._model_read, self._model_run = True, run
+            return
+        self._model_run = run
+        if callable(self.proposers):
+            return  # not made yet: they will be, with the model promoted now
+        try:
+            model = self.make_model()
+        except Exception as exc:  # a broken model folder: keep the old model, say so
+            self._failures["model"] = _Failure(
+                f"loading run {run}'s model failed: {type(exc).__name__}: {exc}", time.monotonic()
+            )
+            return
+        others = [p for p in self.proposers if p.source != "model"]
+        self.proposers = [*others, model] if model is not None else others
+        self._failures.pop("model", None)
 
     def _fetch_text_first(
         self,

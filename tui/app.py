@@ -17,6 +17,7 @@ from textual.widgets import Footer, TabbedContent, TabPane
 
 from nerloop.core.project import Project
 from nerloop.core.proposers import Proposer
+from nerloop.core.proposers.model import ModelProposer
 from nerloop.core.proposers.registry import proposers_for
 from nerloop.core.queue import Queue
 from nerloop.core.session import Session, Tokenize, spacy_tokenizer
@@ -78,6 +79,7 @@ class NerloopApp(App[None]):
             project.settings,
             annotator,
             self._proposers_here if proposers is None else list(proposers),
+            make_model=self._model_here if proposers is None else None,
             clock=clock,
         )
         # The tokenizer is only needed once a boundary moves: do not build it at start-up.
@@ -87,12 +89,21 @@ class NerloopApp(App[None]):
         )
         self.fetch_size = fetch_size
 
-    def _proposers_here(self) -> list[Proposer]:
-        """Proposers for the queue's thread (where this runs), on a connection of its own."""
+    def _queue_project(self) -> Project:
+        """The project on the queue thread's own connection (call it on that thread)."""
         p = self.project
         if self._queue_store is None:
             self._queue_store = Store(p.store.path)
-        return proposers_for(Project(p.path, self._queue_store, p.taxonomy, p.settings))
+        return Project(p.path, self._queue_store, p.taxonomy, p.settings)
+
+    def _proposers_here(self) -> list[Proposer]:
+        """Proposers for the queue's thread (where this runs), on a connection of its own."""
+        return proposers_for(self._queue_project())
+
+    def _model_here(self) -> Proposer | None:
+        """The promoted model's proposer, for the queue's thread (a model promoted while the
+        app runs: the queue swaps it in)."""
+        return ModelProposer.from_project(self._queue_project())
 
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="annotate"):
