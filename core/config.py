@@ -89,7 +89,10 @@ class Settings(BaseSettings):
 
     # -- Annotation ----------------------------------------------------------------------------
     lease_seconds: float = Field(default=600.0, gt=0)
-    """How long a task stays reserved for the annotator it was given to."""
+    """How long a task stays reserved for the annotator it was given to. The app renews the
+    leases of the tasks it holds three times per lease while it is open, so this is how long
+    the tasks of an app that is gone (closed laptop, lost connection, crash) wait before other
+    annotators get them."""
     overlap: bool = False
     """Give every task to every annotator (for agreement studies) instead of to one."""
     source_order: list[Literal["rule", "model", "llm", "import"]] = Field(

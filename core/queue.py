@@ -138,8 +138,9 @@ class Queue:
     def fetch(self, label_pass: str | None, n: int = 8, held: Collection[TaskKey] = ()) -> Fetch:
         """Claim up to `n` tasks of the pass, running proposers when stored proposals run out.
 
-        `held` are tasks the caller already has (not claimed again). Thread-safe as long as one
-        fetch runs at a time per Queue (the app runs it in an exclusive worker).
+        `held` are tasks the caller already has (not claimed again; their leases are renewed,
+        as by `renew`). Thread-safe as long as one fetch runs at a time per Queue (the app runs
+        it in an exclusive worker).
         """
         with self._store() as store:
             return self._fetch(store, label_pass, n, held)
@@ -161,8 +162,7 @@ class Queue:
             if not self._has_texts:
                 return Fetch([], self._no_texts(store))
         self._follow_promotion(store)
-        if not self.settings.overlap:
-            store.renew_leases(self.annotator, self.clock() + self.settings.lease_seconds)
+        self._renew(store, held)
         deadline = time.monotonic() + self.budget_seconds
         if label_pass is None:
             return self._fetch_text_first(store, labels, n, held, deadline)
@@ -473,16 +473,47 @@ class Queue:
             total += t
         return answered, total
 
-    # -- leases (caller's thread, caller's store) ------------------------------------------------
+    # -- leases ----------------------------------------------------------------------------------
+
+    def renew(self, held: Collection[TaskKey]) -> dict[TaskKey, str]:
+        """Extend the leases of the tasks `held` by another `lease_seconds`, in one write
+        transaction; returns the tasks another annotator got meanwhile (this lease ran out,
+        e.g. while the machine slept), each with who has it: they are theirs now and are not
+        renewed. The app calls it on a timer so that a task on screen stays the annotator's
+        however long they pause. Opens its own connection (any thread; no proposer is used)."""
+        if self.settings.overlap or not held:
+            return {}
+        with self._store() as store:
+            return self._renew(store, held)
+
+    def _renew(self, store: Store, held: Collection[TaskKey]) -> dict[TaskKey, str]:
+        if self.settings.overlap or not held:
+            return {}
+        now = self.clock()
+        return store.renew_held(
+            self.annotator, held, now=now, expires=now + self.settings.lease_seconds
+        )
+
+    # The rest run in the caller's thread, on the caller's store.
+
+    def taken_over(self, store: Store, key: TaskKey, proposal_ids: Sequence[int]) -> str | None:
+        """Another annotator who has the task now (a live lease, or an answer to one of these
+        proposals' question), or None; always None with `overlap`. Call it in the write
+        transaction that stores the answer."""
+        if self.settings.overlap:
+            return None
+        return store.taken_by_other(key[0], key[1], proposal_ids, self.annotator, self.clock())
 
     def release(self, store: Store, key: TaskKey) -> None:
         if not self.settings.overlap:
             store.release_lease(key[0], key[1], self.annotator)
 
     def relet(self, store: Store, key: TaskKey) -> None:
-        """Lease a task again (an undo brought it back after its lease was released)."""
+        """Lease a task again (an undo brought it back after its lease was released), unless
+        another annotator holds it now."""
         if not self.settings.overlap:
-            store.lease(key[0], key[1], self.annotator, self.clock() + self.settings.lease_seconds)
+            now = self.clock()
+            store.lease(key[0], key[1], self.annotator, now + self.settings.lease_seconds, now=now)
 
     def forget_coverage(self, label: str, source: str) -> None:
         """Walk the texts from the start again for (label, source), e.g. after rules changed."""

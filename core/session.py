@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from nerloop.core.queue import EmptyQueue, Question, Queue, Task, TaskKey
@@ -20,6 +20,9 @@ from nerloop.core.store import Store
 
 Tokenize = Callable[[str], Sequence[tuple[int, int]]]
 """Char (start, end) of each token of a text: the project's tokenizer."""
+
+OnLost = Callable[[Task, str], None]
+"""Told of a held task that another annotator has now (the task, who has it)."""
 
 
 def spacy_tokenizer(nlp: object) -> Tokenize:
@@ -66,6 +69,7 @@ class Session:
         clock: Callable[[], float] = time.monotonic,
         session_id: str | None = None,
         low_water: int = 4,
+        on_lost: OnLost | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -73,6 +77,7 @@ class Session:
         self.clock = clock
         self.session_id = session_id or uuid.uuid4().hex[:12]
         self.low_water = low_water
+        self.on_lost = on_lost
         self.label_pass: str | None = None
         self.empty: EmptyQueue | None = None
         self._buffer: deque[Task] = deque()
@@ -145,6 +150,23 @@ class Session:
         self._index = 0
         self._bounds = None
 
+    def forget(self, lost: Mapping[TaskKey, str]) -> bool:
+        """Drop held tasks that other annotators have now (`Queue.renew` found their leases
+        taken), telling `on_lost` of each; True when one was dropped (the current question may
+        have changed)."""
+        if not lost:
+            return False
+        dropped = [t for t in self._buffer if t.key in lost]
+        if dropped:
+            self._buffer = deque(t for t in self._buffer if t.key not in lost)
+        if self._task is not None and self._task.key in lost:
+            dropped.append(self._task)
+            self._next_task()
+        if self.on_lost is not None:
+            for task in dropped:
+                self.on_lost(task, lost[task.key])
+        return bool(dropped)
+
     # -- the current question -------------------------------------------------------------------
 
     @property
@@ -202,7 +224,14 @@ class Session:
     # -- answers -------------------------------------------------------------------------------
 
     def answer(self, kind: AnswerKind) -> bool:
-        """Answer the current question (committed before returning) and move to the next."""
+        """Answer the current question (committed before returning) and move to the next.
+
+        If another annotator has the task by now (this session's lease ran out, say while the
+        machine slept, and it was given to them, or they answered it already), nothing is
+        stored: the task is dropped as by `forget` and the next question comes up. Storing
+        it would give the question two answers, one of them from someone who is being asked
+        it right now. Returns False only when there was no question.
+        """
         shown = self.current()
         if shown is None:
             return False
@@ -214,15 +243,21 @@ class Session:
         # One transaction (one fsync) for the question's answers and, when the task is done,
         # giving its lease back: the commit is the slow part of a key press.
         finished = self._index + 1 >= len(shown.task.questions)
+        proposals = shown.question.proposals
         with self.store.write():
-            ids = tuple(
-                self.store.add_answer(
-                    p.id, kind, self.queue.annotator, span=span, session=self.session_id
+            # Checked in the answer's transaction: nobody can take the task in between.
+            other = self.queue.taken_over(self.store, shown.task.key, [p.id for p in proposals])
+            if other is None:
+                ids = tuple(
+                    self.store.add_answer(
+                        p.id, kind, self.queue.annotator, span=span, session=self.session_id
+                    )
+                    for p in proposals
                 )
-                for p in shown.question.proposals
-            )
-            if finished:
-                self.queue.release(self.store, shown.task.key)
+                if finished:
+                    self.queue.release(self.store, shown.task.key)
+        if other is not None:
+            return self.forget({shown.task.key: other})
         self._history.append(_Given(shown.task, shown.index, kind, ids))
         self._rows += len(ids)
         self.counts[kind] += 1

@@ -15,11 +15,12 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, TabbedContent, TabPane
 
+from nerloop.core.display import one_line
 from nerloop.core.project import Project
 from nerloop.core.proposers import Proposer
 from nerloop.core.proposers.model import ModelProposer
 from nerloop.core.proposers.registry import proposers_for
-from nerloop.core.queue import Queue
+from nerloop.core.queue import Queue, Task
 from nerloop.core.session import Session, Tokenize, spacy_tokenizer
 from nerloop.core.store import Store
 from nerloop.tui import keymap
@@ -85,7 +86,12 @@ class NerloopApp(App[None]):
         # The tokenizer is only needed once a boundary moves: do not build it at start-up.
         self.tokenize = lazy_tokenizer(project)
         self.session = Session(
-            project.store, self.queue, self.tokenize, clock=session_clock, session_id=session_id
+            project.store,
+            self.queue,
+            self.tokenize,
+            clock=session_clock,
+            session_id=session_id,
+            on_lost=self._task_lost,
         )
         self.fetch_size = fetch_size
 
@@ -104,6 +110,17 @@ class NerloopApp(App[None]):
         """The promoted model's proposer, for the queue's thread (a model promoted while the
         app runs: the queue swaps it in)."""
         return ModelProposer.from_project(self._queue_project())
+
+    def _task_lost(self, task: Task, other: str) -> None:
+        """The session dropped a task another annotator has now: say why it went away."""
+        self.notify(
+            f"Text #{task.text.id} ({task.label}) went to {one_line(other)} after this "
+            "session's lease on it ran out: it is theirs now, skipped here, and nothing more "
+            "is stored for it.",
+            severity="warning",
+            timeout=8,
+            markup=False,
+        )
 
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="annotate"):

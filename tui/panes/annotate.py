@@ -8,6 +8,7 @@ next question is already in memory when a key is pressed; answers are written sy
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 
@@ -71,6 +72,7 @@ class AnnotatePane(Vertical, can_focus=True):
     def on_mount(self) -> None:
         self.redraw()
         self.request_more()
+        self.set_interval(self.session.queue.settings.lease_seconds / 3, self.renew_leases)
 
     # -- fetching ------------------------------------------------------------------------------
 
@@ -149,6 +151,22 @@ class AnnotatePane(Vertical, can_focus=True):
         if message.label_pass == self.session.label_pass:
             self.session.set_progress(*message.figures, rows_at=message.rows_at)
             self.draw_progress()
+
+    # -- leases --------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="renew")
+    async def renew_leases(self) -> None:
+        """Renew the held tasks' leases (a timer, three times a lease), so that a task on screen
+        stays this annotator's however long they pause; a task another annotator got meanwhile
+        (the machine slept past its lease) is dropped, with a notice (the session's on_lost)."""
+        held = self.session.held()
+        # A thread, not the queue's: a write may wait on another process, and a fetch busy
+        # with the LLM must not hold the renewal back past the lease.
+        lost = await asyncio.to_thread(self.session.queue.renew, held)
+        if self.session.forget(lost):
+            self.redraw()
+            if self.session.wants_more():
+                self.request_more()
 
     # -- keys ----------------------------------------------------------------------------------
 
