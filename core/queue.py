@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nerloop.core.config import Settings
-from nerloop.core.proposers import Proposer
+from nerloop.core.proposers import Proposer, TextsFailed
 
 # Re-exported: what the queue hands out is part of its public API.
 from nerloop.core.queue_tasks import (
@@ -96,6 +96,10 @@ class Queue:
     _ahead: dict[tuple[str, str], int] = field(default_factory=dict)
     """Per (label, source): texts from the all-labels floor up to this id are covered."""
     _failures: dict[str, _Failure] = field(default_factory=dict)
+    _skipped: dict[tuple[str, str], dict[int, str]] = field(default_factory=dict)
+    """Per (label, source): texts the proposer failed on in this session, with the error. They
+    stay uncovered in the store (a later session or `nerloop propose` asks again) and this
+    queue passes over them: a text that always fails must not be asked over and over."""
     _has_texts: bool = False
     _text_cursor: int = 0
     """Where the all-labels (text-first) walk stopped: the last text id it walked."""
@@ -273,10 +277,10 @@ class Queue:
             # A search past a gap says nothing about the texts in the gap: remember how far
             # past the floor it got apart from `_coverage` (the floor only goes up).
             ahead = max(floor, self._ahead.get(key, 0))
-            ids = store.uncovered_texts(label, source, after_id=ahead, n=1)
+            ids = store.uncovered_texts(label, source, after_id=ahead, n=1, skip=self._skip(key))
             self._ahead[key] = ids[0] - 1 if ids else max(ahead, last)
             return ids[0] if ids else None
-        ids = store.uncovered_texts(label, source, after_id=after, n=1)
+        ids = store.uncovered_texts(label, source, after_id=after, n=1, skip=self._skip(key))
         if not ids:
             # Remember the end, so that the next fetch does not walk every covered text again
             # (texts imported later get higher ids and are found).
@@ -381,25 +385,47 @@ class Queue:
         """Run `proposer` over the next texts after `after_id` it has not covered for `label`.
 
         True when it ran, False when it failed (the failure is kept for `_why_empty`), None
-        when there was nothing left to cover."""
+        when there was nothing left to cover. Texts it failed on alone (TextsFailed) are not
+        marked covered, and skipped from then on (`_skipped`)."""
         source = proposer.source
+        key = (label, source)
         ids = store.uncovered_texts(
-            label, source, after_id=after_id, n=PROPOSE_BATCH.get(source, 32)
+            label,
+            source,
+            after_id=after_id,
+            n=PROPOSE_BATCH.get(source, 32),
+            skip=self._skip(key),
         )
         if not ids:
             return None
         texts = [store.get_text(i) for i in ids]
+        failed: dict[int, str] = {}
         try:
             proposals = proposer.propose(texts, label)
+        except TextsFailed as exc:
+            proposals, failed = exc.proposals, exc.failed
         except Exception as exc:  # any proposer error: report it, keep the app running
             self._failures[source] = _Failure(f"{type(exc).__name__}: {exc}", time.monotonic())
             return False
-        self._failures.pop(source, None)
         store.add_proposals(proposals)
-        store.mark_covered(label, source, ids)
-        if after_id <= self._coverage.get((label, source), 0):  # covered from the cached point
-            self._coverage[(label, source)] = ids[-1]
+        store.mark_covered(label, source, [i for i in ids if i not in failed])
+        if failed:
+            self._skipped.setdefault(key, {}).update(failed)
+        if after_id <= self._coverage.get(key, 0):  # covered (or skipped) from the cached point
+            self._coverage[key] = ids[-1]
+        if len(failed) == len(ids):
+            # Not one text worked (a storm of 500s, say): leave the source alone for a while, as
+            # when it is unreachable, rather than walk the whole pool into the same error.
+            error = next(iter(failed.values()))
+            self._failures[source] = _Failure(
+                f"it failed on all of the last {len(ids)} texts: {error}", time.monotonic()
+            )
+            return False
+        self._failures.pop(source, None)
         return True
+
+    def _skip(self, key: tuple[str, str]) -> Collection[int]:
+        return self._skipped.get(key, {}).keys()
 
     # -- why nothing is left -------------------------------------------------------------------
 
@@ -430,6 +456,21 @@ class Queue:
                 f"The {leased} task(s) left are being answered by other annotators.",
                 f"They come back if their leases expire ({self.settings.lease_seconds:.0f} s); "
                 "or choose another pass with l.",
+            )
+        skipped = {
+            text_id: error
+            for (label, _), failed in self._skipped.items()
+            if label in labels
+            for text_id, error in failed.items()
+        }
+        if skipped:
+            last = list(skipped.values())[-1]
+            return EmptyQueue(
+                "source_failed",
+                f"Nothing left to ask but {len(skipped)} text(s) a proposer failed on in this "
+                f"session (last error: {last}).",
+                "They are asked again when the app starts next; or run nerloop propose -p "
+                "PROJECT --all now (the errors are in the LLM ledger: nerloop stats).",
             )
         silent = [
             label

@@ -6,10 +6,28 @@ texts and a label and returns `NewProposal`s, which the queue stores and asks in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from nerloop.core.records import NewProposal, Source, StoredText
+
+
+class TextsFailed(Exception):
+    """A proposer could not propose for some of the texts it was given (an LLM error after its
+    retries, an answer it could not read). `proposals` are the ones for the other texts;
+    `failed` maps each failed text's id to its error.
+
+    Raised, not returned with the proposals, so that no caller can take a failure for "no
+    spans here": the queue would record the text as covered for the label and never ask again,
+    and training reads a covered text without proposals as "the LLM found none"
+    (core/training/data.py).
+    """
+
+    def __init__(self, proposals: Sequence[NewProposal], failed: Mapping[int, str]) -> None:
+        first = next(iter(failed.values()), "")
+        super().__init__(f"{len(failed)} text(s) failed: {first}")
+        self.proposals = list(proposals)
+        self.failed = dict(failed)
 
 
 class Proposer(Protocol):
@@ -21,5 +39,7 @@ class Proposer(Protocol):
         ...
 
     def propose(self, texts: Sequence[StoredText], label: str) -> list[NewProposal]:
-        """Proposals for `label` in each of `texts` (an empty list when there are none)."""
+        """Proposals for `label` in each of `texts` (an empty list when there are none).
+        TextsFailed when some texts could not be looked at; any other exception when none
+        could (the source is down)."""
         ...

@@ -40,6 +40,7 @@ from nerloop.core.prompts import (
     batch_target,
     per_label_prompt,
 )
+from nerloop.core.proposers import TextsFailed
 from nerloop.core.proposers.llm_writer import OutcomeWriter
 from nerloop.core.records import NewProposal, Source, StoredText
 from nerloop.core.retrieval import FewShotProvider
@@ -366,17 +367,27 @@ class LLMProposer:
     def propose(self, texts: Sequence[StoredText], label: str) -> list[NewProposal]:
         """Proposals for `label` in `texts` (the Proposer protocol). They are already stored
         when this returns (storing them again is a no-op). Runs its own event loop, so call
-        it from a worker thread, not from inside a running loop's thread."""
+        it from a worker thread, not from inside a running loop's thread.
+
+        TextsFailed when the LLM failed on some texts (after the client's retries) or its
+        answer could not be read: those errors are in the ledger, which never serves them from
+        the cache, so asking again (a later fetch, `nerloop propose`) sends the request again.
+        LLMUnreachableError when nothing answers at all."""
         found: list[NewProposal] = []
+        failed: dict[int, str] = {}
 
         def collect(outcome: Outcome) -> None:
             found.extend(outcome.proposals)
+            if outcome.error is not None:
+                failed[outcome.text.id] = outcome.error
 
         def work() -> None:
             if label in self.labels():
                 asyncio.run(self.run([(t, [label]) for t in texts], on_outcome=collect))
 
         self._run_sync(work)
+        if failed:
+            raise TextsFailed(found, failed)
         return found
 
     def _run_sync(self, work: Callable[[], None]) -> None:

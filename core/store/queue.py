@@ -300,14 +300,22 @@ class QueueMixin(StoreBase):
 
     # -- proposer coverage ---------------------------------------------------------------------
 
-    def uncovered_texts(self, label: str, source: Source, *, after_id: int, n: int) -> list[int]:
-        """Pool texts after `after_id` that `source` has not yet been run over for `label`."""
-        rows = self.db.conn.execute(
+    def uncovered_texts(
+        self, label: str, source: Source, *, after_id: int, n: int, skip: Collection[int] = ()
+    ) -> list[int]:
+        """Pool texts after `after_id` that `source` has not yet been run over for `label`,
+        leaving out the texts in `skip`."""
+        sql = (
             "SELECT t.id FROM texts t WHERE t.split = 'pool' AND t.id > ? AND NOT EXISTS ("
             "SELECT 1 FROM proposer_coverage c WHERE c.label = ? AND c.source = ?"
-            " AND c.text_id = t.id) ORDER BY t.id LIMIT ?",
-            (after_id, label, source, n),
-        ).fetchall()
+            " AND c.text_id = t.id)"
+        )
+        params: list[Any] = [after_id, label, source]
+        if skip:
+            # One parameter however many: a long session may skip more than SQLite's limit.
+            sql += " AND t.id NOT IN (SELECT value FROM json_each(?))"
+            params.append(dumps(sorted(skip)))
+        rows = self.db.conn.execute(sql + " ORDER BY t.id LIMIT ?", [*params, n]).fetchall()
         return [int(r[0]) for r in rows]
 
     def last_answered_text(self) -> int:
