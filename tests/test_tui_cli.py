@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
+from pty_app import QUESTION, PtyApp, nerloop_command, plain_text
+from tui_helpers import price_project
 
 from nerloop.core.project import Project
 from nerloop.tui.cli import main
@@ -33,3 +35,24 @@ def test_other_commands_do_not_load_textual() -> None:
     code = "import sys, nerloop.tui.cli; print('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_an_unknown_label_pass_is_a_usage_error_naming_the_labels(project: Project) -> None:
+    result = CliRunner().invoke(main, ["annotate", "-p", str(project.path), "--label", "NOPE"])
+    assert result.exit_code == 2
+    assert "NOPE" in result.output and "PRICE" in result.output
+
+
+def test_annotate_on_a_terminal_starts_in_the_label_pass_given(project: Project) -> None:
+    """The real command on a pseudo-terminal: --label LOCATION asks LOCATION's question first
+    (the all-labels pass would start with the first text's PRICE), and ctrl+q quits with 0."""
+    price_project(project)
+    app = PtyApp(nerloop_command(project.path, "carol", "LOCATION"))
+    try:
+        app.read_until(QUESTION, timeout=120)
+        shown = plain_text(bytes(app.out)).decode()
+        assert "LOCATION" in shown and "'rotterdam'" in shown
+        assert "span 1/1 of text" in shown
+    finally:
+        code = app.stop()
+    assert code == 0

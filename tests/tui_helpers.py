@@ -49,9 +49,7 @@ def app_for(
     kw.setdefault("clock", FakeClock())
     kw.setdefault("session_clock", FakeClock())
     kw.setdefault("session_id", "test")
-    app = RecordingApp(project, annotator, **kw)  # type: ignore[arg-type]
-    app.session.label_pass = label_pass
-    return app
+    return RecordingApp(project, annotator, label_pass=label_pass, **kw)  # type: ignore[arg-type]
 
 
 async def wait_until(pilot: Pilot, condition: Callable[[], bool], what: str) -> None:

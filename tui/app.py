@@ -6,6 +6,7 @@ module under tui/panes; this file only wires them together.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -65,8 +66,12 @@ class NerloopApp(App[None]):
         session_clock: Callable[[], float] = time.monotonic,
         session_id: str | None = None,
         fetch_size: int = 8,
+        label_pass: str | None = None,
     ) -> None:
-        super().__init__()
+        # NO_COLOR: Textual then greys the theme (Monochrome) unless ANSI colours are on, in
+        # which case it drops every colour (NoColor) and the terminal's own colours show.
+        # Highlights stay visible either way: they are reverse/bold/underline (render.py).
+        super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
         self._queue_store: Store | None = None
         # The queue's own thread: fetches and proposers run there, one at a time.
         self.queue_thread = ThreadPoolExecutor(1, thread_name_prefix="nerloop-queue")
@@ -94,6 +99,8 @@ class NerloopApp(App[None]):
             on_lost=self._task_lost,
         )
         self.fetch_size = fetch_size
+        if label_pass is not None:
+            self.session.set_pass(label_pass)
 
     def _queue_project(self) -> Project:
         """The project on the queue thread's own connection (call it on that thread)."""
