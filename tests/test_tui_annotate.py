@@ -323,3 +323,23 @@ async def test_ner_labels_get_llm_proposals_when_the_llm_is_configured(
             assert live_answers(project) == [(first, "accept")]
         assert server.requests >= 1
     assert project.store.get_proposal(first).text_id == text_id
+
+
+async def test_a_finished_pass_picks_up_work_added_from_elsewhere(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After "finished", the pane asks again by itself: proposals that another terminal adds
+    (`nerloop propose`, a model promoted by `nerloop train`) show without a key press."""
+    from nerloop.tui.panes import annotate
+
+    monkeypatch.setitem(annotate.RETRY_EMPTY_AFTER, "finished", 0.2)
+    ids = price_project(project)
+    app = app_for(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_question(pilot)
+        await pilot.press("y", "n", "y", "n")
+        await wait_for_empty(pilot)
+        assert "pass is finished" in shown(app, "ann-text")
+        propose(project, ids[2], "PRICE", "ex works", "llm")  # as another process would
+        await wait_for_question(pilot)
+        assert "'ex works'" in shown(app, "ann-info")

@@ -26,9 +26,11 @@ from nerloop.tui.keymap import ANNOTATE
 from nerloop.tui.widgets.modals import ALL_LABELS, PassPicker
 from nerloop.tui.widgets.render import highlighted
 
-# Seconds before asking again after the queue said it is empty for a reason that may pass
-# (others hold the leases, the LLM was unreachable).
-RETRY_EMPTY_AFTER = {"leased": 15.0, "source_failed": 30.0}
+# Seconds before asking again after the queue said it is empty for a reason that may pass:
+# others hold the leases, the LLM was unreachable, or nothing was left to ask or nothing
+# proposed, which changes when a model is promoted (the Train tab, `nerloop train`), or
+# `nerloop propose` or an import adds work from another terminal.
+RETRY_EMPTY_AFTER = {"leased": 15.0, "source_failed": 30.0, "finished": 30.0, "no_source": 30.0}
 
 
 class AnnotatePane(Vertical, can_focus=True):
@@ -64,7 +66,10 @@ class AnnotatePane(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static(id="ann-progress")
-        yield Static(id="ann-text")
+        # The box is fixed; the text inside is as tall as it is, so a new question repaints
+        # the text's own lines and not the box's blank ones (bytes over a slow SSH link).
+        with Vertical(id="ann-box"):
+            yield Static(id="ann-text")
         yield Static(id="ann-info")
         yield Static(id="ann-context")
         yield Static(id="ann-status")
@@ -238,12 +243,12 @@ class AnnotatePane(Vertical, can_focus=True):
                     (one_line(empty.message), "bold"), "\n\n", one_line(empty.hint)
                 )
             # The text box has room for a message and a hint; the lines below stay blank.
-            self._set("#ann-text", message)
+            self._set("#ann-text", message, layout=True)
             for name in ("#ann-info", "#ann-context", "#ann-status"):
                 self._set(name, "")
             return
         task, q = shown.task, shown.question
-        self._set("#ann-text", highlighted(task.text.text, shown.start, shown.end))
+        self._set("#ann-text", highlighted(task.text.text, shown.start, shown.end), layout=True)
         score = f"{q.score:.2f}" if q.score is not None else "–"
         self._set(
             "#ann-info",
@@ -268,13 +273,13 @@ class AnnotatePane(Vertical, can_focus=True):
             self._set("#ann-context", "")
         self._set("#ann-status", "")
 
-    def _set(self, selector: str, content: Text | str) -> None:
+    def _set(self, selector: str, content: Text | str, *, layout: bool = False) -> None:
         """Show `content` in one of the pane's Statics, skipping an unchanged one.
 
-        Every Static here has a fixed height (app.tcss), so an update repaints that widget
-        only, without a layout pass over the screen: this keeps a key press cheap.
+        The Statics but the text have a fixed height (app.tcss), so their updates repaint
+        that widget only, without a layout pass (`layout=False`): this keeps a key press cheap.
         """
         if self._shown.get(selector) == content:
             return
         self._shown[selector] = content
-        self.query_one(selector, Static).update(content, layout=False)
+        self.query_one(selector, Static).update(content, layout=layout)
