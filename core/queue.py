@@ -161,8 +161,8 @@ class Queue:
                 ),
             )
         if not self._has_texts:
-            # Texts are never deleted: once there are some, stop counting 1M rows per fetch.
-            self._has_texts = store.count_texts("pool") > 0
+            # Texts are never deleted: once there are some, stop asking on every fetch.
+            self._has_texts = store.has_texts("pool")
             if not self._has_texts:
                 return Fetch([], self._no_texts(store))
         self._follow_promotion(store)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from nerloop.core.project import Project
 from nerloop.core.proposers import Proposer
-from nerloop.core.proposers.llm import LLMProposer
 from nerloop.core.proposers.model import ModelProposer
 from nerloop.core.proposers.rules import RuleProposer
 
@@ -26,5 +25,9 @@ def proposers_for(project: Project) -> list[Proposer]:
     if model is not None:
         active.append(model)
     if project.settings.llm_configured:
+        # Imported here: the LLM client (httpx) is a tenth of the app's start-up, and a project
+        # without an LLM never needs it.
+        from nerloop.core.proposers.llm import LLMProposer
+
         active.append(LLMProposer.from_project(project))
     return active

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import sqlite3
 from collections.abc import Callable
@@ -49,7 +50,42 @@ def echo_err(line: str) -> None:
     click.echo(safe_text(line), err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Command name -> the module under nerloop.tui.cli that defines it. A command's module is
+# imported when the command runs (or for --help), not before: `nerloop annotate` then does not
+# load the LLM client, the importers and the trainer's modules before its first question.
+COMMAND_MODULES = {
+    "annotate": "annotate_cmds",
+    "embed": "retrieval_cmds",
+    "evaluate": "train_cmds",
+    "export": "io_cmds",
+    "import": "io_cmds",
+    "init": "project_cmds",
+    "llm-switch": "abtest_cmds",
+    "package": "train_cmds",
+    "propose": "llm_cmds",
+    "stats": "project_cmds",
+    "taxonomy": "project_cmds",
+    "train": "train_cmds",
+}
+
+
+class LazyGroup(click.Group):
+    """The root group: commands register themselves on import; this imports them on demand
+    (click's documented pattern for lazily loaded subcommands)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            importlib.import_module(f"nerloop.tui.cli.{COMMAND_MODULES[cmd_name]}")
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="nerloop")
 def main() -> None:
     """nerloop: an LLM proposes spans, you say y or n, a small spaCy NER model learns.

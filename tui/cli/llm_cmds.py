@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -29,21 +28,6 @@ def _summary_lines(summary: ProposeSummary) -> list[str]:
     for message, n in summary.error_messages.most_common(3):
         lines.append(f"  {n} x {message}")
     return lines
-
-
-def llm_stats_line(llm: dict[str, Any]) -> str | None:
-    """The LLM ledger in one line for `nerloop stats` (None before any request)."""
-    if not (llm.get("calls") or llm.get("cache_hits")):
-        return None
-    line = (
-        f"llm calls  {llm['calls']:>8}   (cache hits {llm['cache_hits']}, errors "
-        f"{llm['errors']}, tokens {llm['tokens_in']} in / {llm['tokens_out']} out"
-    )
-    if llm.get("cost") is not None:
-        line += f", cost {llm['cost']:.4f}"
-        if llm.get("cost_per_accepted_span") is not None:
-            line += f", {llm['cost_per_accepted_span']:.4f} per accepted span"
-    return line + ")"
 
 
 @main.command()

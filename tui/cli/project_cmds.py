@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
 from nerloop.core.project import Project
 from nerloop.core.stats import project_stats
 from nerloop.tui.cli.base import main, open_project, project_option, user_errors
-from nerloop.tui.cli.llm_cmds import llm_stats_line
+
+
+def llm_stats_line(llm: dict[str, Any]) -> str | None:
+    """The LLM ledger in one line for `nerloop stats` (None before any request)."""
+    if not (llm.get("calls") or llm.get("cache_hits")):
+        return None
+    line = (
+        f"llm calls  {llm['calls']:>8}   (cache hits {llm['cache_hits']}, errors "
+        f"{llm['errors']}, tokens {llm['tokens_in']} in / {llm['tokens_out']} out"
+    )
+    if llm.get("cost") is not None:
+        line += f", cost {llm['cost']:.4f}"
+        if llm.get("cost_per_accepted_span") is not None:
+            line += f", {llm['cost_per_accepted_span']:.4f} per accepted span"
+    return line + ")"
 
 
 @main.command()
