@@ -365,7 +365,8 @@ class LLMProposer:
         return summary
 
     def propose(self, texts: Sequence[StoredText], label: str) -> list[NewProposal]:
-        """Proposals for `label` in `texts` (the Proposer protocol). They are already stored
+        """Proposals for `label` in `texts` (the Proposer protocol), in text order, then
+        position, whatever order the concurrent answers came back in. They are already stored
         when this returns (storing them again is a no-op). Runs its own event loop, so call
         it from a worker thread, not from inside a running loop's thread.
 
@@ -386,6 +387,8 @@ class LLMProposer:
                 asyncio.run(self.run([(t, [label]) for t in texts], on_outcome=collect))
 
         self._run_sync(work)
+        order = {t.id: i for i, t in enumerate(texts)}
+        found.sort(key=lambda p: (order.get(p.text_id, -1), p.start, p.end))
         if failed:
             raise TextsFailed(found, failed)
         return found
