@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,3 +68,11 @@ def project(tmp_path: Path, taxonomy_file: Path) -> Iterator[Project]:
     p = Project.init(tmp_path / "proj", taxonomy_file)
     yield p
     p.close()
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_after_the_test() -> Iterator[None]:
+    """The app freezes what is alive once it has started (`settle_garbage_collector`): in a
+    test process that is every earlier test's leftovers too, so give them back afterwards."""
+    yield
+    gc.unfreeze()

@@ -6,6 +6,7 @@ module under tui/panes; this file only wires them together.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -47,6 +48,18 @@ def lazy_tokenizer(project: Project) -> Tokenize:
         return made[0](text)
 
     return tokenize
+
+
+def settle_garbage_collector() -> None:
+    """Move every object alive now out of the cyclic collector's reach (`gc.freeze`).
+
+    What exists at start-up (modules, Textual's CSS and widgets, spaCy's tables) lives as long
+    as the app. Left in the oldest generation, each full collection walks all of it again:
+    50-75 ms, measured on the 1M-text benchmark project, in the middle of a key press. Frozen,
+    a full collection walks only what was made since. Called once after mounting and once
+    after the first fetch, never repeatedly (cyclic garbage frozen with it is never freed).
+    """
+    gc.freeze()
 
 
 class NerloopApp(App[None]):
@@ -99,6 +112,7 @@ class NerloopApp(App[None]):
             on_lost=self._task_lost,
         )
         self.fetch_size = fetch_size
+        self._settled_after_fetch = False
         if label_pass is not None:
             self.session.set_pass(label_pass)
 
@@ -160,6 +174,13 @@ class NerloopApp(App[None]):
             self.notify(f"Unknown key binding ids in [keymap]: {', '.join(unknown)}", timeout=8)
         self.set_keymap(self.project.settings.keymap)
         self.query_one(AnnotatePane).focus()
+        settle_garbage_collector()
+
+    def on_annotate_pane_fetched(self, message: AnnotatePane.Fetched) -> None:
+        # The first fetch made the proposers (spaCy, a model): theirs are start-up objects too.
+        if not self._settled_after_fetch:
+            self._settled_after_fetch = True
+            settle_garbage_collector()
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
