@@ -187,3 +187,29 @@ def test_bulk_inserts_match_the_one_by_one_path(store: Store) -> None:
     ids = store.add_proposals([_proposal(text.id), _proposal(text.id, 0, 5)])
     assert sorted(ids) == sorted(p.id for p in store.proposals_for(text.id))
     assert store.count_proposals() == 2
+
+
+def test_base_stats_totals_agree_with_direct_counts(db_path: Path) -> None:
+    """The Data tab's totals are derived from the per-label counts (for speed): they must be
+    what a direct count over the tables gives."""
+    store = Store(db_path)
+    ids = [store.add_text(f"wheat {i} usd/t rouen")[0] for i in range(4)]
+    store.add_text("gold text", split="gold")
+    rows = [
+        NewProposal(ids[0], "PRICE", 6, 13, 1, 2, "llm"),
+        NewProposal(ids[1], "PRICE", 6, 13, 1, 2, "model", score=0.4),
+        NewProposal(ids[1], "LOCATION", 14, 19, 3, 3, "llm"),
+        NewProposal(ids[2], "COMMODITY", 0, 5, 0, 0, "rule", score=1.0),
+        NewProposal(ids[3], "LOCATION", 14, 19, 3, 3, "model", score=0.9),
+    ]
+    store.add_proposals(rows)
+    figures = store.base_stats()
+    direct = {
+        r["source"]: r["n"]
+        for r in store.query("SELECT source, count(*) AS n FROM proposals GROUP BY source")
+    }
+    assert figures["proposals_by_source"] == direct == {"llm": 2, "model": 2, "rule": 1}
+    assert figures["proposals"] == 5
+    assert (figures["texts"], figures["pool"], figures["gold"]) == (5, 4, 1)
+    assert figures["labels"]["LOCATION"]["proposals"] == 2
+    store.close()

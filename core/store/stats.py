@@ -30,16 +30,25 @@ class StatsMixin(TextsMixin, AnnotationsMixin):
         return out
 
     def base_stats(self) -> dict[str, Any]:
-        by_source = {
-            r["source"]: r["n"]
-            for r in self.query("SELECT source, count(*) AS n FROM proposals GROUP BY source")
+        # Proposal totals come from the per-label counts (one scan of a covering index):
+        # a GROUP BY source of its own took 2 s of the Data tab's 3 s on 2M proposals.
+        labels = self.label_counts()
+        by_source: dict[str, int] = {}
+        for counts in labels.values():
+            for key, n in counts.items():
+                if key.startswith("proposals_"):
+                    source = key.removeprefix("proposals_")
+                    by_source[source] = by_source.get(source, 0) + n
+        splits = {
+            r["split"]: r["n"]
+            for r in self.query("SELECT split, count(*) AS n FROM texts GROUP BY split")
         }
         return {
-            "texts": self.count_texts(),
-            "pool": self.count_texts("pool"),
-            "gold": self.count_texts("gold"),
+            "texts": sum(splits.values()),
+            "pool": splits.get("pool", 0),
+            "gold": splits.get("gold", 0),
             "gold_done": int(self.scalar("SELECT count(DISTINCT text_id) FROM gold WHERE done")),
-            "proposals": int(self.scalar("SELECT count(*) FROM proposals")),
+            "proposals": sum(counts["proposals"] for counts in labels.values()),
             "proposals_by_source": by_source,
             "answers": self.answer_counts(),
             "annotators": [
@@ -48,5 +57,5 @@ class StatsMixin(TextsMixin, AnnotationsMixin):
                     f"SELECT DISTINCT annotator FROM ({LIVE_ANSWERS}) ORDER BY annotator"
                 )
             ],
-            "labels": self.label_counts(),
+            "labels": labels,
         }
