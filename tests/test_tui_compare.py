@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import spacy
 from queue_helpers import add_texts, propose
 from test_blind_ab import TEXTS, disagreeing_project
@@ -165,11 +167,12 @@ def test_side_text_cuts_a_long_text_around_both_sides_and_keeps_offsets() -> Non
     assert shown.plain[styled.start : styled.end] == "250 usd/t"
 
 
-def test_compare_snapshot(snap_compare: Any, project: Project) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_compare_snapshot(snap_compare: Any, project: Project, size: tuple[int, int]) -> None:
     three_pairs(project)
     app = app_for(project)
 
     async def run_before(pilot: Pilot) -> None:
         await open_compare(pilot)
 
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
