@@ -174,3 +174,14 @@ def test_export_to_an_unwritable_place_exit_1(proj: Path, tmp_path: Path) -> Non
     r = run("export", blocker / "out.jsonl", "-p", proj, "--format", "prodigy")
     assert r.exit_code == 1
     assert r.stderr.startswith(f"Error: {blocker}: cannot write: ")
+
+
+def test_import_of_a_file_without_records_warns_and_exits_0(proj: Path, tmp_path: Path) -> None:
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n   \n\t\n", "utf-8")
+    r = run("import", blank, "-p", proj)
+    assert r.exit_code == 0, r.output
+    assert "no records found" in r.stderr and str(blank) in r.stderr
+    assert "0 added" in r.stdout
+    r = run("import", DATA / "texts.jsonl", "-p", proj)
+    assert "no records found" not in r.stderr

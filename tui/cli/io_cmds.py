@@ -129,6 +129,10 @@ def import_cmd(
         click.echo(f"Skipped {summary.rejected} invalid records:", err=True)
         for line in listed_errors(summary):
             echo_err(f"  {line}")
+    if summary.records == 0 and summary.rejected == 0:
+        # Not an error (a daily feed may be empty), but never silent: a wrong file or a file
+        # of blank lines looks like a successful import otherwise.
+        echo_err(f"Warning: {file}: no records found (the file is empty or only blank lines)")
     click.echo(f"Imported {summary.line()}")
 
 
