@@ -5,7 +5,11 @@ it a new version, or cached answers to the old wording would be served for the n
 
 Two modes:
 - per label (`ner-per-label/v1`): "list the exact substrings of this text that are LABEL";
-- batch (`ner-batch/v1`): all labels of one text in one call.
+- batch (`ner-batch/v2`): all labels of one text in one call. v2 adds one sentence to v1's
+  instruction, that a label with no mention gets no item: its few-shot examples are texts
+  reviewed for every label (core/retrieval.py), whose answers show "none" for a label only by
+  leaving it out. v1 still renders (`batch_prompt(..., version=BATCH_V1)`), so the prompts and
+  cache keys of old ledger rows can be reproduced.
 
 The text always sits between a `<text>` line and a `</text>` line, and the system prompt says
 that what is inside is data: instructions in it are not to be followed. A text that contains the
@@ -28,8 +32,11 @@ from typing import Any, Literal
 from nerloop.core.taxonomy import Label
 
 PER_LABEL_VERSION = "ner-per-label/v1"
-BATCH_VERSION = "ner-batch/v1"
-PROMPT_VERSIONS = (PER_LABEL_VERSION, BATCH_VERSION)
+BATCH_V1 = "ner-batch/v1"
+BATCH_VERSION = "ner-batch/v2"
+"""The batch template new requests use."""
+BATCH_VERSIONS = (BATCH_V1, BATCH_VERSION)
+PROMPT_VERSIONS = (PER_LABEL_VERSION, *BATCH_VERSIONS)
 
 TEXT_OPEN = "<text>"
 TEXT_CLOSE = "</text>"
@@ -146,18 +153,21 @@ def _per_label_user(text: str, label: Label) -> str:
     return "\n".join(lines)
 
 
-def _batch_user(text: str, labels: Sequence[Label]) -> str:
+def _batch_user(text: str, labels: Sequence[Label], version: str) -> str:
     lines = ["Labels:"]
     for label in labels:
         line = f"- {label.name}: {label.description or label.name}"
         if label.examples:
             line += f" (e.g. {_quote_list(label.examples)})"
         lines.append(line)
+    ask = "List every exact substring of the text above that is one of the labels."
+    if version != BATCH_V1:
+        ask += " A label with no mention in the text gets no item."
     lines += [
         "",
         text_block(text),
         "",
-        "List every exact substring of the text above that is one of the labels. Answer as JSON: "
+        f"{ask} Answer as JSON: "
         '{"spans": [{"label": "<label>", "text": "<exact substring>", '
         '"context": "<a few words around it>"}]}',
     ]
@@ -207,24 +217,35 @@ def per_label_prompt(text: str, label: Label, examples: Sequence[FewShot] = ()) 
     )
 
 
-def batch_prompt(text: str, labels: Sequence[Label], examples: Sequence[FewShot] = ()) -> Prompt:
-    """Ask for the spans of all `labels` in one text, in one call."""
+def batch_prompt(
+    text: str,
+    labels: Sequence[Label],
+    examples: Sequence[FewShot] = (),
+    *,
+    version: str = BATCH_VERSION,
+) -> Prompt:
+    """Ask for the spans of all `labels` in one text, in one call. An example's spans of labels
+    outside `labels` are left out of its answer. `version`: one of BATCH_VERSIONS."""
     if not labels:
         raise ValueError("a batch prompt needs at least one label")
+    if version not in BATCH_VERSIONS:
+        raise ValueError(f"unknown batch prompt version {version!r}")
     names = [lab.name for lab in labels]
+    # The cache key holds the examples as shown, so it is the prompt's, not the caller's.
+    shown = [FewShot(ex.text, tuple(s for s in ex.spans if s[0] in names)) for ex in examples]
     messages: list[Message] = [{"role": "system", "content": SYSTEM_PROMPT}]
-    for ex in examples:
-        messages.append({"role": "user", "content": _batch_user(ex.text, labels)})
+    for ex in shown:
+        messages.append({"role": "user", "content": _batch_user(ex.text, labels, version)})
         messages.append({"role": "assistant", "content": _example_answer(ex, None)})
-    messages.append({"role": "user", "content": _batch_user(text, labels)})
+    messages.append({"role": "user", "content": _batch_user(text, labels, version)})
     return Prompt(
-        version=BATCH_VERSION,
+        version=version,
         mode="batch",
         target=batch_target(names),
         labels=tuple(names),
         messages=messages,
         schema=_span_schema(names),
-        examples=tuple(examples),
+        examples=tuple(shown),
         label_spec=_label_spec(labels),
     )
 

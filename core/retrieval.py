@@ -4,6 +4,12 @@ The prompt for (text, label) gets up to `k` pool texts whose answers for `label`
 the most similar first, each with its accepted spans, as long as they are at least
 `min_similarity` alike (cosine) and fit in `max_tokens` when rendered.
 
+A batch prompt (all labels of a text in one call) gets, by the same search, margin and budget,
+complete texts: pool texts reviewed for every ner label (core/training/data.py decides, as it
+does for the `complete` training policy), with their accepted spans of every label and nothing
+for a label they have none of. Accepted answers alone would not do there: they cover only the
+labels a text was asked about, so an example would show the LLM to leave the others out.
+
 Search is brute force: every vector is a unit-length float32 row, so similarities are one
 matrix-vector product and the top k an `argpartition`; exact, with nothing to build, persist or
 keep in step with the store. Its cost is reading the matrix, so it is bound by memory bandwidth:
@@ -24,17 +30,19 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from nerloop.core.config import Settings
 from nerloop.core.embed import Embedder, HashingEmbedder, HttpEmbedder
-from nerloop.core.prompts import FewShot, per_label_prompt
+from nerloop.core.prompts import FewShot, batch_prompt, per_label_prompt
 from nerloop.core.records import Span, StoredText
 from nerloop.core.store import Store
 from nerloop.core.taxonomy import Label, Taxonomy
+from nerloop.core.training.data import collect_annotations
 
 # Rough tokens of a string for a BPE tokenizer on English: about 4 characters a token (OpenAI's
 # rule of thumb; MIT Movie's texts measure 4.3 with cl100k-like tokenizers). The budget is a cap
@@ -43,6 +51,14 @@ CHARS_PER_TOKEN = 4
 # Tokens of the framing around one example when rendered ("Text: ...", "Answer: ...", quotes,
 # new lines): measured on render_example's output, rounded up.
 EXAMPLE_OVERHEAD_TOKENS = 8
+COMPLETE = ""
+"""The label of a complete text's example (its spans are of every ner label), and the key of
+the complete texts among the retriever's candidates."""
+COMPLETE_REFRESH_S = 5.0
+"""How stale the complete texts may get. Which texts are complete is read from every answered
+text's proposals and answers (collect_annotations), and during a batch job the job's own commits
+add proposals several times a second: reading again at each change would cost more than the
+calls. Examples a few seconds behind the answers are harmless; a new taxonomy is seen at once."""
 
 
 def approx_tokens(text: str) -> int:
@@ -52,7 +68,8 @@ def approx_tokens(text: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class FewShotExample:
-    """One retrieved example: a pool text and its accepted spans of one label."""
+    """One retrieved example: a pool text and its accepted spans of one label, or (label
+    COMPLETE) a complete text and its accepted spans of every ner label."""
 
     text_id: int
     text: str
@@ -65,9 +82,14 @@ class FewShotExample:
         """The accepted substrings, in text order: what the LLM should have answered."""
         return [self.text[s.start : s.end] for s in self.spans]
 
+    @property
+    def labelled_answers(self) -> list[tuple[str, str]]:
+        """(label, accepted substring) pairs, in text order."""
+        return [(s.label, self.text[s.start : s.end]) for s in self.spans]
+
     def cache_key(self) -> str:
         """What identifies this example in an LLM cache key: the text and its answers."""
-        return json.dumps([self.text, self.answers], ensure_ascii=False)
+        return json.dumps([self.text, self.labelled_answers], ensure_ascii=False)
 
 
 def render_example(example: FewShotExample) -> str:
@@ -183,23 +205,40 @@ def top_k(
 
 @dataclass(slots=True)
 class _Candidates:
-    """The accepted examples of one label and where their vectors are."""
+    """The examples one search looks among (a label's accepted texts, or the complete texts),
+    and where their vectors are."""
 
     mark: int
     """The answers watermark they were read at."""
-    accepted: dict[int, list[Span]]
-    text_ids: np.ndarray
+    spans: dict[int, list[Span]]
+    """text id -> the spans its example shows."""
+    read_at: float = 0.0
+    """time.monotonic() when they were read."""
+    proposals_mark: int = 0
+    """For the complete texts: the proposals watermark they were read at."""
+    labels: tuple[str, ...] = ()
+    """For the complete texts: the ner labels they are complete for."""
+    indexed: bool = False
+    """Whether the fields below are set: every candidate has a vector, and its row is known."""
+    text_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     """Text id of each candidate, in the order of `rows`."""
-    rows: np.ndarray
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
     """Their rows in the embedder's shared matrix."""
-    matrix: np.ndarray | None
+    matrix: np.ndarray | None = None
     """A copy of those rows when they are a minority of the matrix; None: search in place."""
 
 
-class Retriever:
-    """Finds few-shot examples for (text, label) among the accepted answers of the store.
+def complete_texts(store: Store, taxonomy: Taxonomy) -> dict[int, list[Span]]:
+    """Pool texts reviewed for every ner label (the `complete` of core/training/data.py), each
+    with its accepted spans of all ner labels (none for a label it has no entity of)."""
+    return {a.text_id: a.entities for a in collect_annotations(store, taxonomy) if a.complete}
 
-    Vectors of accepted texts that are missing are embedded on the spot (and stored), so search
+
+class Retriever:
+    """Finds few-shot examples for (text, label) among the accepted answers of the store, and
+    for a batch prompt among the complete texts.
+
+    Vectors of candidate texts that are missing are embedded on the spot (and stored), so search
     works without running `nerloop embed` first; that command only does the work up front.
     """
 
@@ -211,13 +250,15 @@ class Retriever:
         k: int = 3,
         min_similarity: float = 0.35,
         max_tokens: int = 400,
+        complete_refresh_s: float = COMPLETE_REFRESH_S,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.k = k
         self.min_similarity = min_similarity
         self.max_tokens = max_tokens
-        # label -> its candidates, valid while no answer has been added since they were read
+        self.complete_refresh_s = complete_refresh_s
+        # label (or COMPLETE) -> its candidates, valid while their mark says so
         self._candidates: dict[str, _Candidates] = {}
 
     @classmethod
@@ -230,38 +271,73 @@ class Retriever:
             max_tokens=settings.fewshot_max_tokens,
         )
 
-    def _candidates_of(self, label: str) -> _Candidates:
-        # Answers are append-only (an undo is a new row), so the largest answer id says whether
-        # anything changed; answers to other labels' proposals change nothing here.
-        mark = self.store.last_answer_id()
-        cached = self._candidates.get(label)
-        if (
-            cached is not None
-            and cached.mark != mark
-            and self.store.answers_since(label, cached.mark) == 0
-        ):
-            cached.mark = mark
-        if cached is not None and cached.mark == mark:
-            return cached
-        accepted = self.store.accepted_examples(label)
+    def _read(self, key: str, taxonomy: Taxonomy | None) -> _Candidates:
+        """The candidates of `key` (a label, or COMPLETE with the taxonomy), read again only
+        when the store changed in a way that can change them."""
+        cached = self._candidates.get(key)
+        if key == COMPLETE:
+            if taxonomy is None:
+                raise ValueError("complete texts need the taxonomy")
+            # A text gains or loses completeness by an answer or a proposal on it; which ner
+            # labels there are decides what complete means.
+            names = tuple(label.name for label in taxonomy.ner_labels)
+            mark = self.store.last_answer_id()
+            proposals = self.store.last_proposal_id()
+            if (
+                cached is not None
+                and cached.labels == names
+                and (
+                    (cached.mark, cached.proposals_mark) == (mark, proposals)
+                    or time.monotonic() - cached.read_at < self.complete_refresh_s
+                )
+            ):
+                return cached
+            spans = complete_texts(self.store, taxonomy)
+            found = _Candidates(mark, spans, time.monotonic(), proposals, names)
+        else:
+            # Answers are append-only (an undo is a new row), so the largest answer id says
+            # whether anything changed; answers to other labels' proposals change nothing here.
+            mark = self.store.last_answer_id()
+            if (
+                cached is not None
+                and cached.mark != mark
+                and self.store.answers_since(key, cached.mark) == 0
+            ):
+                cached.mark = mark
+            if cached is not None and cached.mark == mark:
+                return cached
+            found = _Candidates(mark, self.store.accepted_examples(key), time.monotonic())
+        self._candidates[key] = found
+        return found
+
+    def _missing(self, cand: _Candidates) -> list[int]:
+        """Candidates with no vector of the embedder yet."""
         vm = self.store.vector_matrix(self.embedder.name)
-        missing = [t for t in accepted if vm is None or t not in vm.row_of]
+        return [t for t in cand.spans if vm is None or t not in vm.row_of]
+
+    def _candidates_of(self, key: str, taxonomy: Taxonomy | None = None) -> _Candidates:
+        """The candidates of `key`, every one with a vector (embedded now when missing) and
+        its row in the embedder's matrix."""
+        cand = self._read(key, taxonomy)
+        if cand.indexed:
+            return cand
+        missing = self._missing(cand)
         if missing:
             texts = [self.store.get_text(t).text for t in missing]
             self.store.save_embeddings(self.embedder.name, missing, self.embedder.embed(texts))
-            vm = self.store.vector_matrix(self.embedder.name)
+        vm = self.store.vector_matrix(self.embedder.name)
         rows = np.asarray(
-            sorted(vm.row_of[t] for t in accepted) if vm is not None else [], dtype=np.intp
+            sorted(vm.row_of[t] for t in cand.spans) if vm is not None else [], dtype=np.intp
         )
         ids, matrix = vm.view() if vm is not None else (np.zeros(0, np.int64), None)
-        sub = None
+        cand.rows = rows
+        cand.text_ids = ids[rows] if len(rows) else ids[:0]
         if matrix is not None and len(rows) and len(rows) * 2 <= len(ids):
             # A minority of the texts: keep their rows as a matrix of their own, so each search
             # reads only them (memory bandwidth is what a search costs).
-            sub = matrix[rows]
-        found = _Candidates(mark, accepted, ids[rows] if len(rows) else ids[:0], rows, sub)
-        self._candidates[label] = found
-        return found
+            cand.matrix = matrix[rows]
+        cand.indexed = True
+        return cand
 
     def query_vector(self, text: str | StoredText) -> np.ndarray:
         """The vector of a stored text (read, or embedded and stored) or of a plain string."""
@@ -289,11 +365,35 @@ class Retriever:
         one may still fit). `tokens` estimates an example's prompt tokens; pass the prompt
         builder's own count to budget exactly.
         """
+        return self._search(text, label, None, k, max_tokens, tokens)
+
+    def complete_examples_for(
+        self,
+        text: str | StoredText,
+        taxonomy: Taxonomy,
+        *,
+        k: int | None = None,
+        max_tokens: int | None = None,
+        tokens: Callable[[FewShotExample], int] = example_tokens,
+    ) -> list[FewShotExample]:
+        """Up to k complete texts most similar to `text`, best first, each with its accepted
+        spans of every ner label of `taxonomy` (label COMPLETE); as `examples_for` otherwise."""
+        return self._search(text, COMPLETE, taxonomy, k, max_tokens, tokens)
+
+    def _search(
+        self,
+        text: str | StoredText,
+        key: str,
+        taxonomy: Taxonomy | None,
+        k: int | None,
+        max_tokens: int | None,
+        tokens: Callable[[FewShotExample], int],
+    ) -> list[FewShotExample]:
         k = self.k if k is None else k
         budget = self.max_tokens if max_tokens is None else max_tokens
         if k <= 0 or budget <= 0:
             return []
-        cand = self._candidates_of(label)
+        cand = self._candidates_of(key, taxonomy)
         if len(cand.rows) == 0:
             return []
         query = self.query_vector(text)
@@ -324,8 +424,8 @@ class Retriever:
             example = FewShotExample(
                 text_id=text_id,
                 text=self.store.get_text(text_id).text,
-                label=label,
-                spans=tuple(cand.accepted[text_id]),
+                label=key,
+                spans=tuple(cand.spans[text_id]),
                 similarity=float(sim),
             )
             cost = tokens(example)
@@ -352,7 +452,7 @@ MESSAGE_OVERHEAD_TOKENS = 4
 
 def to_fewshot(example: FewShotExample) -> FewShot:
     """A retrieved example in the prompt builder's form: (label, exact substring) pairs."""
-    return FewShot(example.text, tuple((example.label, sub) for sub in example.answers))
+    return FewShot(example.text, tuple(example.labelled_answers))
 
 
 def prompt_tokens(messages: Sequence[dict[str, str]]) -> int:
@@ -372,14 +472,24 @@ def per_label_example_tokens(label: Label) -> Callable[[FewShotExample], int]:
     return cost
 
 
+def batch_example_tokens(labels: Sequence[Label]) -> Callable[[FewShotExample], int]:
+    """The prompt tokens one example adds to a batch prompt of `labels`, as rendered (its user
+    turn lists every label with its description, so it costs more than a per-label one)."""
+
+    def cost(example: FewShotExample) -> int:
+        return prompt_tokens(batch_prompt("", labels, [to_fewshot(example)]).messages[1:3])
+
+    return cost
+
+
 class FewShotProvider:
     """Retrieved examples for the LLM proposer's prompts (its `examples_for`).
 
     Per-label prompts get up to `fewshot_k` accepted examples of the label, the most similar
     first, within `fewshot_max_tokens` as the prompt builder renders them. Batch prompts (all
-    labels of a text in one call) get none: an example there must show the spans of every
-    label, and accepted answers only cover the labels a text was asked about, so a retrieved
-    example would teach the LLM to miss the others.
+    labels of a text in one call) get complete texts by the same rules: a text reviewed for
+    every ner label shows every label's spans, and none where a label has none, which an
+    accepted answer of one label cannot (it would teach the LLM to miss the other labels).
 
     `store_of` returns the store to read at call time: the proposer swaps in a Store of its own
     when it runs in a worker thread, and an SQLite connection must stay in its thread.
@@ -400,7 +510,8 @@ class FewShotProvider:
 
     @property
     def retriever(self) -> Retriever:
-        """The retriever, made on first use (the store may not exist when this is built)."""
+        """The retriever, made on first use (the store may not exist when this is built), on
+        the store of the moment."""
         if self._retriever is None:
             s = self.settings
             self._retriever = Retriever(
@@ -410,16 +521,28 @@ class FewShotProvider:
                 min_similarity=s.fewshot_min_similarity,
                 max_tokens=s.fewshot_max_tokens,
             )
+        self._retriever.store = self.store_of()
         return self._retriever
 
     def examples(self, text: StoredText, label_name: str) -> list[FewShotExample]:
         """The retrieved examples for one text and label (with their similarities)."""
         label = self.taxonomy.get(label_name)
-        retriever = self.retriever
-        retriever.store = self.store_of()
-        return retriever.examples_for(text, label.name, tokens=per_label_example_tokens(label))
+        return self.retriever.examples_for(text, label.name, tokens=per_label_example_tokens(label))
+
+    def complete_examples(self, text: StoredText, labels: Sequence[str]) -> list[FewShotExample]:
+        """The complete texts for a batch prompt of `labels` (with their similarities)."""
+        cost = batch_example_tokens([self.taxonomy.get(name) for name in labels])
+        return self.retriever.complete_examples_for(text, self.taxonomy, tokens=cost)
+
+    def shots(self, text: StoredText, labels: Sequence[str], *, batch: bool) -> list[FewShot]:
+        """The examples of a per-label prompt (one label) or a batch prompt of `labels`."""
+        if self.settings.fewshot_k == 0:
+            return []
+        if batch:
+            return [to_fewshot(ex) for ex in self.complete_examples(text, labels)]
+        [label] = labels
+        return [to_fewshot(ex) for ex in self.examples(text, label)]
 
     def __call__(self, text: StoredText, labels: Sequence[str]) -> list[FewShot]:
-        if len(labels) != 1 or self.settings.fewshot_k == 0:
-            return []
-        return [to_fewshot(ex) for ex in self.examples(text, labels[0])]
+        # As an `examples_for` that is told only the labels: several labels is a batch prompt.
+        return self.shots(text, labels, batch=len(labels) > 1)

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from nerloop.core.llm import cache_key
 from nerloop.core.prompts import (
+    BATCH_V1,
     BATCH_VERSION,
     PER_LABEL_VERSION,
     SYSTEM_PROMPT,
@@ -40,7 +41,7 @@ def test_per_label_prompt_layout() -> None:
 
 def test_batch_prompt_lists_every_label_and_restricts_the_schema() -> None:
     p = batch_prompt(TEXT, [PRICE, LOC])
-    assert p.version == BATCH_VERSION == "ner-batch/v1"
+    assert p.version == BATCH_VERSION == "ner-batch/v2"
     assert p.target == "batch:PRICE,LOCATION" and p.labels == ("PRICE", "LOCATION")
     user = p.messages[-1]["content"]
     assert '- PRICE: A price with currency and unit. (e.g. "250 us' in user
@@ -48,6 +49,42 @@ def test_batch_prompt_lists_every_label_and_restricts_the_schema() -> None:
     assert read_user_message(user) == (TEXT, ["PRICE", "LOCATION"], "batch")
     item = p.schema["properties"]["spans"]["items"]
     assert item["properties"]["label"]["enum"] == ["PRICE", "LOCATION"]
+
+
+def test_batch_v1_still_renders_as_it_did() -> None:
+    # Old ledger rows were asked with v1: its wording (and so its cache keys) must not move.
+    v1 = batch_prompt(TEXT, [PRICE, LOC], version=BATCH_V1)
+    assert v1.version == "ner-batch/v1"
+    assert v1.messages[-1]["content"].endswith(
+        "</text>\n\nList every exact substring of the text above that is one of the labels. "
+        'Answer as JSON: {"spans": [{"label": "<label>", "text": "<exact substring>", '
+        '"context": "<a few words around it>"}]}'
+    )
+    v2 = batch_prompt(TEXT, [PRICE, LOC])
+    assert (
+        "A label with no mention in the text gets no item. Answer as JSON"
+        in (v2.messages[-1]["content"])
+    )
+    assert read_user_message(v1.messages[-1]["content"]) == read_user_message(
+        v2.messages[-1]["content"]
+    )
+    h = input_hash(TEXT)
+    assert cache_key("m", v1, h) != cache_key("m", v2, h)
+
+
+def test_batch_examples_show_only_the_prompts_labels() -> None:
+    # A complete text's example has spans of every ner label; a prompt without LOCATION (its
+    # LLM switch off) must not show them, nor key its cache on them.
+    shot = FewShot("corn 180 eur/t cif manila", (("PRICE", "180 eur/t"), ("LOCATION", "manila")))
+    p = batch_prompt(TEXT, [PRICE], [shot])
+    assert p.messages[2]["content"] == (
+        '{"spans": [{"label": "PRICE", "text": "180 eur/t", '
+        '"context": "corn 180 eur/t cif manila"}]}'
+    )
+    assert p.examples == (FewShot(shot.text, (("PRICE", "180 eur/t"),)),)
+    # A text with no span of any label is an example too: "none" for every label.
+    none = batch_prompt(TEXT, [PRICE, LOC], [FewShot("no price here", ())])
+    assert none.messages[2]["content"] == '{"spans": []}'
 
 
 def test_system_prompt_says_the_text_is_data() -> None:

@@ -66,7 +66,7 @@ def test_batch_mode_asks_once_per_text(project: Project, fake: FakeLLM) -> None:
     assert summary["requests"] == 4 and fake.requests == 4 and summary["placed"] == 9
     assert spans_of(project, ids[1]) == ["180 eur/t", "manila", "manila"]
     [p] = project.store.proposals_for(ids[0], "PRICE")
-    assert p.source_detail == "fake-model|ner-batch/v1"
+    assert p.source_detail == "fake-model|ner-batch/v2"
     labels = {r["label"] for r in project.store.query("SELECT label FROM llm_calls")}
     assert labels == {"batch:PRICE,LOCATION"}
 

@@ -426,7 +426,8 @@ def test_provider_puts_the_retrieved_examples_into_the_prompt(project: Project) 
     # The examples are part of the cache key: other examples, another question.
     plain = per_label_prompt(query.text, label)
     assert cache_key("m", prompt, query.input_hash) != cache_key("m", plain, query.input_hash)
-    # Batch prompts get none (an example would have to show every label's spans).
+    # Batch prompts get complete texts only (an example must show every label's spans), and
+    # these were reviewed for PRICE alone (tests/test_fewshot_batch.py has complete ones).
     assert provider(query, ["PRICE", "LOCATION"]) == []
 
 

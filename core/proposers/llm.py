@@ -33,6 +33,7 @@ from nerloop.core.llm import (
 from nerloop.core.llm.jsonparse import JSONAnswerError
 from nerloop.core.prompts import (
     BATCH_VERSION,
+    BATCH_VERSIONS,
     PER_LABEL_VERSION,
     FewShot,
     Prompt,
@@ -148,9 +149,9 @@ class LLMProposer:
 
     @classmethod
     def from_project(cls, project: Project, **kw: Any) -> LLMProposer:
-        """A proposer for `project`; unless `examples_for` is given, per-label prompts get
-        few-shot examples retrieved from the accepted answers (core/retrieval.py; settings
-        fewshot_k = 0 turns them off)."""
+        """A proposer for `project`; unless `examples_for` is given, prompts get few-shot
+        examples retrieved from the answers (core/retrieval.py: accepted examples of the label
+        per label, complete texts in batch mode; settings fewshot_k = 0 turns them off)."""
         proposer = cls(project.store, project.taxonomy, project.settings, project.nlp, **kw)
         if "examples_for" not in kw and project.settings.fewshot_k > 0:
             # The proposer's store at call time: it swaps in its own in a worker thread.
@@ -175,10 +176,11 @@ class LLMProposer:
         return batch_target(labels) if batch else labels[0]
 
     def done_hashes(self, labels: Sequence[str], batch: bool) -> set[int]:
-        """Texts already answered for this target by this model and prompt version."""
-        return self.store.llm_done_hashes(
-            self.target(labels, batch), self.model, self.prompt_version(batch)
-        )
+        """Texts already answered for this target by this model, in this mode. Any batch
+        version counts: ner-batch/v2 differs from v1 by its few-shot examples (and a sentence
+        about them), and other examples never make a per-label rerun ask a text again either."""
+        versions = BATCH_VERSIONS if batch else (PER_LABEL_VERSION,)
+        return self.store.llm_done_hashes(self.target(labels, batch), self.model, versions)
 
     def pending(
         self, texts: Iterable[StoredText], labels: Sequence[str], *, batch: bool, limit: int
@@ -205,7 +207,13 @@ class LLMProposer:
 
     def _prompt(self, text: StoredText, labels: Sequence[Label], batch: bool) -> Prompt:
         names = [lab.name for lab in labels]
-        examples = tuple(self.examples_for(text, names)) if self.examples_for else ()
+        provider = self.examples_for
+        examples: tuple[FewShot, ...] = ()
+        if isinstance(provider, FewShotProvider):
+            # Told the mode: a batch of one label wants complete texts too.
+            examples = tuple(provider.shots(text, names, batch=batch))
+        elif provider is not None:
+            examples = tuple(provider(text, names))
         if batch:
             return batch_prompt(text.text, labels, examples)
         return per_label_prompt(text.text, labels[0], examples)

@@ -220,3 +220,7 @@ class EmbeddingsMixin(StoreBase):
     def last_answer_id(self) -> int:
         """The id of the latest answer row (answers are append-only: it only grows)."""
         return int(self.scalar("SELECT coalesce(max(id), 0) FROM answers"))
+
+    def last_proposal_id(self) -> int:
+        """The id of the latest proposal (proposals are never deleted: it only grows)."""
+        return int(self.scalar("SELECT coalesce(max(id), 0) FROM proposals"))

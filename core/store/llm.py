@@ -85,15 +85,16 @@ class LLMMixin(AnnotationsMixin):
             for call, proposals in items:
                 self.record_llm_call(call, proposals)
 
-    def llm_done_hashes(self, label: str, model: str, prompt_version: str) -> set[int]:
+    def llm_done_hashes(self, label: str, model: str, prompt_versions: Sequence[str]) -> set[int]:
         """Hashes of the texts already answered (without error) for `label` (or a batch
-        target) by this model and prompt version: what a rerun skips."""
+        target) by this model and one of `prompt_versions`: what a rerun skips."""
+        marks = ", ".join("?" * len(prompt_versions))
         return {
             int(r[0])
             for r in self.db.conn.execute(
                 "SELECT DISTINCT text_hash FROM llm_calls WHERE label = ? AND model = ? "
-                "AND prompt_version = ? AND error IS NULL",
-                (label, model, prompt_version),
+                f"AND prompt_version IN ({marks}) AND error IS NULL",
+                (label, model, *prompt_versions),
             )
         }
 
