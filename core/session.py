@@ -51,10 +51,15 @@ class Shown:
 
 @dataclass(frozen=True, slots=True)
 class _Given:
+    """One key press's answers, as undo takes them back: from question `index` of `task` on
+    (one question for y/n/space; `accept_text` adds the text's other tasks, `later`)."""
+
     task: Task
     index: int
     answer: AnswerKind
     answer_ids: tuple[int, ...]
+    later: tuple[Task, ...] = ()
+    questions: int = 1
 
 
 class Session:
@@ -87,6 +92,8 @@ class Session:
         self._tokens: tuple[int, Sequence[tuple[int, int]]] | None = None
         self._history: list[_Given] = []
         self.counts = {"accept": 0, "reject": 0, "ignore": 0}
+        self._answered = 0  # questions answered (an accept_text answers several)
+        self._first_press = 0  # questions the session's first key press answered
         self._first_answer_at: float | None = None
         self._last_answer_at: float | None = None
         self._progress = (0, 0)
@@ -235,57 +242,142 @@ class Session:
         shown = self.current()
         if shown is None:
             return False
-        span = None
-        if shown.edited and kind == "accept":
-            span = Span(
-                shown.start, shown.end, shown.question.label, shown.token_start, shown.token_end
-            )
+        span = self._moved_span(shown) if kind == "accept" else None
         # One transaction (one fsync) for the question's answers and, when the task is done,
         # giving its lease back: the commit is the slow part of a key press.
         finished = self._index + 1 >= len(shown.task.questions)
-        proposals = shown.question.proposals
         with self.store.write():
-            # Checked in the answer's transaction: nobody can take the task in between.
-            other = self.queue.taken_over(self.store, shown.task.key, [p.id for p in proposals])
+            other = self._taken(shown.task, shown.index, shown.index + 1)
             if other is None:
-                ids = tuple(
-                    self.store.add_answer(
-                        p.id, kind, self.queue.annotator, span=span, session=self.session_id
-                    )
-                    for p in proposals
-                )
+                ids = tuple(self._store_answers(shown.question, kind, span))
                 if finished:
                     self.queue.release(self.store, shown.task.key)
         if other is not None:
             return self.forget({shown.task.key: other})
-        self._history.append(_Given(shown.task, shown.index, kind, ids))
-        self._rows += len(ids)
-        self.counts[kind] += 1
-        now = self.clock()
-        if self._first_answer_at is None:
-            self._first_answer_at = now
-        self._last_answer_at = now
-        self._bounds = None
+        self._given(_Given(shown.task, shown.index, kind, ids))
         if finished:
             self._next_task()
         else:
             self._index += 1
         return True
 
+    def text_questions(self) -> list[Question]:
+        """The questions `accept_text` would accept: the current one, the rest of its task and
+        every buffered task of the same text (any label), in the order they would be asked."""
+        if self._task is None:
+            return []
+        return [q for task, start in self._text_tasks() for q in task.questions[start:]]
+
+    def accept_text(self) -> int:
+        """Accept every question of the current text that this session holds, in one
+        transaction (one fsync), and move to the next text; returns how many were accepted.
+
+        "Holds": the current task's remaining questions and the buffered tasks of the same
+        text, whatever their label (`text_questions`). The all-labels pass claims a text's
+        open tasks together, so that is all of them; questions the text gets later (a proposer
+        covering it after the claim, a model promoted meanwhile) come in a later fetch and are
+        asked one at a time as usual. In a one-label pass it is the rest of the current task.
+        A boundary moved on the current question is accepted as moved, as `answer` does. Each
+        question counts as one answer in the figures; one `undo` takes them all back. A task
+        another annotator has by now is dropped with nothing stored (as in `answer`); the
+        others are still accepted.
+        """
+        shown = self.current()
+        if shown is None:
+            return 0
+        parts = self._text_tasks()
+        span = self._moved_span(shown)
+        ids: list[int] = []
+        done: list[tuple[Task, int]] = []
+        lost: dict[TaskKey, str] = {}
+        with self.store.write():
+            for task, start in parts:
+                other = self._taken(task, start, len(task.questions))
+                if other is not None:
+                    lost[task.key] = other
+                    continue
+                for i in range(start, len(task.questions)):
+                    moved = span if task is shown.task and i == shown.index else None
+                    ids += self._store_answers(task.questions[i], "accept", moved)
+                self.queue.release(self.store, task.key)
+                done.append((task, start))
+        accepted = sum(len(task.questions) - start for task, start in done)
+        text_id = shown.task.text.id
+        self._buffer = deque(t for t in self._buffer if t.text.id != text_id)
+        if done:
+            (first, index), *rest = done
+            later = tuple(task for task, _ in rest)
+            self._given(_Given(first, index, "accept", tuple(ids), later, accepted))
+        self._next_task()
+        if lost and self.on_lost is not None:
+            for task, _ in parts:
+                if task.key in lost:
+                    self.on_lost(task, lost[task.key])
+        return accepted
+
+    def _text_tasks(self) -> list[tuple[Task, int]]:
+        """The current task (from the current question) and the buffered tasks of its text,
+        each with the index of its first question still to ask."""
+        assert self._task is not None
+        text_id = self._task.text.id
+        same = [(t, 0) for t in self._buffer if t.text.id == text_id]
+        return [(self._task, self._index), *same]
+
+    def _moved_span(self, shown: Shown) -> Span | None:
+        """The moved span an accept stores (None when no boundary moved)."""
+        if not shown.edited:
+            return None
+        label = shown.question.label
+        return Span(shown.start, shown.end, label, shown.token_start, shown.token_end)
+
+    def _taken(self, task: Task, start: int, stop: int) -> str | None:
+        """Who else has the task now, asked about its questions start..stop-1; call it in the
+        answers' transaction, so that nobody can take the task in between."""
+        ids = [p.id for q in task.questions[start:stop] for p in q.proposals]
+        return self.queue.taken_over(self.store, task.key, ids)
+
+    def _store_answers(self, q: Question, kind: AnswerKind, span: Span | None) -> list[int]:
+        """One answer row per proposal of the question (the same span from several sources)."""
+        return [
+            self.store.add_answer(
+                p.id, kind, self.queue.annotator, span=span, session=self.session_id
+            )
+            for p in q.proposals
+        ]
+
+    def _given(self, given: _Given) -> None:
+        """Count a key press's answers in the figures and remember them for undo."""
+        self._history.append(given)
+        self._rows += len(given.answer_ids)
+        self.counts[given.answer] += given.questions
+        self._answered += given.questions
+        now = self.clock()
+        if self._first_answer_at is None:
+            self._first_answer_at = now
+            self._first_press = given.questions
+        self._last_answer_at = now
+        self._bounds = None
+
     def undo(self) -> bool:
-        """Take back this session's last answer and show its question again."""
+        """Take back this session's last key press (every answer of an `accept_text`) and show
+        its (first) question again."""
         if not self._history:
             return False
         given = self._history.pop()
+        tasks = (given.task, *given.later)
+        held = self.held()
         with self.store.write():
             for answer_id in given.answer_ids:
                 self.store.undo_answer(answer_id, self.queue.annotator, session=self.session_id)
-            if self._task is None or self._task.key != given.task.key:
-                self.queue.relet(self.store, given.task.key)
-        self.counts[given.answer] -= 1
+            for task in tasks:
+                if task.key not in held:  # its lease went with its last answer
+                    self.queue.relet(self.store, task.key)
+        self.counts[given.answer] -= given.questions
+        self._answered -= given.questions
         self._rows -= len(given.answer_ids)
         if self._task is not None and self._task.key != given.task.key:
             self._buffer.appendleft(self._task)
+        self._buffer.extendleft(reversed(given.later))
         self._task = given.task
         self._index = given.index
         self._bounds = None
@@ -299,7 +391,8 @@ class Session:
 
     @property
     def answered(self) -> int:
-        return len(self._history)
+        """Questions answered in this session (an `accept_text` counts each one)."""
+        return self._answered
 
     def progress(self) -> tuple[int, int]:
         """(answered, total) proposals of the pass, counting this session's answers since the
@@ -313,9 +406,11 @@ class Session:
         if self._first_answer_at is None or self._last_answer_at is None:
             return None
         elapsed = self._last_answer_at - self._first_answer_at
-        if elapsed <= 0 or self.answered < 2:
+        # The first key press starts the clock: its answers took no measured time.
+        since_first = self.answered - self._first_press
+        if elapsed <= 0 or since_first < 1:
             return None
-        return (self.answered - 1) * 60.0 / elapsed
+        return since_first * 60.0 / elapsed
 
     def accept_rate(self) -> float | None:
         decided = self.counts["accept"] + self.counts["reject"]

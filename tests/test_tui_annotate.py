@@ -32,7 +32,8 @@ async def test_y_n_space_store_answers_the_moment_the_key_is_pressed(project: Pr
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_question(pilot)
         first = current_id(app)
-        assert shown(app, "ann-text") == TEXTS[0]
+        # The text, then the other question held for it ("Also held for this text: ...").
+        assert shown(app, "ann-text").splitlines()[0] == TEXTS[0]
         assert "PRICE" in shown(app, "ann-info") and "'250 usd/t'" in shown(app, "ann-info")
         await pilot.press("y")
         assert live_answers(project) == [(first, "accept")]
@@ -88,6 +89,50 @@ async def test_boundary_keys_move_the_span_and_accept_stores_it(project: Project
         await pilot.press("right_square_bracket")
         await pilot.press("n")
         assert project.store.answers_for_proposal(second)[0].span is None
+
+
+async def test_a_accepts_every_question_of_the_text_and_u_takes_them_all_back(
+    project: Project,
+) -> None:
+    ids = price_project(project)
+    app = app_for(project)  # the PRICE pass: text 1 has two PRICE questions
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_question(pilot)
+        first = current_id(app)
+        assert "Also held for this text: PRICE 'rouen'" in shown(app, "ann-text")
+        await pilot.press("a")
+        # Committed before the key handler returned; the LOCATION question is not in the pass.
+        rouen = app.session._history[-1].answer_ids[-1]
+        assert live_answers(project) == [(first, "accept"), (rouen, "accept")]
+        assert app.session.current().task.text.id == ids[1]  # type: ignore[union-attr]
+        assert "2/4 answered" in shown(app, "ann-progress")
+        assert "accept 100%" in shown(app, "ann-progress")
+        await pilot.pause()
+        assert "Accepted 2 questions of text #1." in [n.message for n in app._notifications]
+        await pilot.press("u")
+        assert live_answers(project) == []
+        assert current_id(app) == first
+        assert "0/4 answered" in shown(app, "ann-progress")
+
+
+async def test_a_in_the_all_labels_pass_accepts_every_label_of_the_text(project: Project) -> None:
+    ids = price_project(project)
+    app = app_for(project, label_pass=None)  # rules propose COMMODITY and INCOTERM too
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_question(pilot)
+        held = [(q.label, q.first.id) for q in app.session.text_questions()]
+        assert [label for label, _ in held] == ["COMMODITY", "INCOTERM", "PRICE", "PRICE"]
+        assert "INCOTERM 'fob' · PRICE '250 usd/t' · PRICE 'rouen'" in shown(app, "ann-text")
+        await pilot.press("left_square_bracket")  # the COMMODITY span moved: "heard wheat"
+        await pilot.press("a")
+        assert live_answers(project) == [(pid, "accept") for _, pid in held]
+        (moved,) = project.store.answers_for_proposal(held[0][1])
+        assert moved.span is not None
+        assert TEXTS[0][moved.span.start : moved.span.end] == "heard wheat"
+        assert app.session.current().task.text.id == ids[1]  # type: ignore[union-attr]
+        await pilot.press("u")
+        assert live_answers(project) == []
+        assert current_id(app) == held[0][1]
 
 
 async def test_c_shows_the_llm_context(project: Project) -> None:
@@ -162,22 +207,26 @@ async def test_question_mark_opens_help_with_the_keys(project: Project) -> None:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         keys = [row[0] for _, rows in app.help_groups() for row in rows]
-        assert {"y", "n", "spc", "u", "[/]", "{/}", "l", "c"} <= set(keys)
+        assert {"y", "n", "spc", "a", "u", "[/]", "{/}", "l", "c"} <= set(keys)
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
 
 async def test_remapped_keys_work_and_show_in_help(project: Project) -> None:
     price_project(project)
-    project.settings = project.settings.model_copy(update={"keymap": {"annotate.accept": "a"}})
+    keymap = {"annotate.accept": "enter", "annotate.accept_text": "x"}
+    project.settings = project.settings.model_copy(update={"keymap": keymap})
     app = app_for(project)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_question(pilot)
         first = current_id(app)
-        await pilot.press("a")
+        await pilot.press("enter")
         assert live_answers(project) == [(first, "accept")]
+        second = current_id(app)
+        await pilot.press("x")
+        assert live_answers(project)[-1] == (second, "accept")
         keys = {row[2]: row[0] for _, rows in app.help_groups() for row in rows}
-        assert keys["annotate.accept"] == "a"
+        assert keys["annotate.accept"] == "enter" and keys["annotate.accept_text"] == "x"
 
 
 async def test_the_fetch_worker_posts_its_tasks_back(project: Project) -> None:

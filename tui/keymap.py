@@ -3,7 +3,7 @@
 Remap keys in nerloop.toml, e.g.
 
     [keymap]
-    "annotate.accept" = "a"
+    "annotate.accept" = "y,enter"
     "annotate.start_left" = "comma"
 
 (Textual key names; several keys separated by commas.) The help screen (?) and the footer are
@@ -30,6 +30,7 @@ ANNOTATE: list[BindingType] = [
     Binding("y", "answer('accept')", "Yes", id="annotate.accept"),
     Binding("n", "answer('reject')", "No", id="annotate.reject"),
     Binding("space", "answer('ignore')", "Skip", id="annotate.ignore", key_display="spc"),
+    Binding("a", "accept_text", "All right", id="annotate.accept_text"),
     Binding("u", "undo", "Undo", id="annotate.undo"),
     # The footer shows each boundary's pair of keys once ("[/]" start, "{/}" end).
     Binding(
@@ -57,7 +58,8 @@ ANNOTATE: list[BindingType] = [
         show=False,
     ),
     Binding("l", "choose_pass", "Pass", id="annotate.pass"),
-    Binding("c", "toggle_context", "Context", id="annotate.context"),
+    # Not in the footer, which has room for 80 columns of keys (the help screen lists it).
+    Binding("c", "toggle_context", "Context", id="annotate.context", show=False),
 ]
 
 TAXONOMY: list[BindingType] = [
@@ -105,7 +107,9 @@ HELP_NOTES = {
     "annotate.accept": "accept: the span is right (stores the moved span if you moved a boundary)",
     "annotate.reject": "reject: the span is wrong",
     "annotate.ignore": "ignore: skip this question (not used for training)",
-    "annotate.undo": "take back this session's last answer, one at a time",
+    "annotate.accept_text": "accept every question held for this text (listed under it; all "
+    "labels in the all-labels pass) at once, moved span included; u takes them all back",
+    "annotate.undo": "take back this session's last answer (or All right), one at a time",
     "annotate.start_left": "move the span's start one token left",
     "annotate.start_right": "move the span's start one token right",
     "annotate.end_left": "move the span's end one token left",

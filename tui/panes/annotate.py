@@ -21,7 +21,7 @@ from textual.widgets import Static
 
 from nerloop.core.display import one_line
 from nerloop.core.queue import EmptyQueue, Fetch, TaskKey
-from nerloop.core.session import Session
+from nerloop.core.session import Session, Shown
 from nerloop.tui.keymap import ANNOTATE
 from nerloop.tui.widgets.modals import ALL_LABELS, PassPicker
 from nerloop.tui.widgets.render import highlighted
@@ -34,7 +34,7 @@ RETRY_EMPTY_AFTER = {"leased": 15.0, "source_failed": 30.0, "finished": 30.0, "n
 
 
 class AnnotatePane(Vertical, can_focus=True):
-    """Proposal view, progress line and the y/n/space/u/[/]/{/}/l/c keys."""
+    """Proposal view, progress line and the y/n/space/a/u/[/]/{/}/l/c keys."""
 
     BINDINGS = ANNOTATE
 
@@ -181,6 +181,22 @@ class AnnotatePane(Vertical, can_focus=True):
             if self.session.wants_more():
                 self.request_more()
 
+    def action_accept_text(self) -> None:
+        shown = self.session.current()
+        accepted = self.session.accept_text()
+        if shown is None:
+            return
+        self.redraw()
+        if accepted:
+            plural = "" if accepted == 1 else "s"
+            self.app.notify(
+                f"Accepted {accepted} question{plural} of text #{shown.task.text.id}.",
+                timeout=2,
+                markup=False,
+            )
+        if self.session.wants_more():
+            self.request_more()
+
     def action_undo(self) -> None:
         if self.session.undo():
             self.redraw()
@@ -248,7 +264,7 @@ class AnnotatePane(Vertical, can_focus=True):
                 self._set(name, "")
             return
         task, q = shown.task, shown.question
-        self._set("#ann-text", highlighted(task.text.text, shown.start, shown.end), layout=True)
+        self._set("#ann-text", self._text_view(shown), layout=True)
         score = f"{q.score:.2f}" if q.score is not None else "–"
         self._set(
             "#ann-info",
@@ -273,6 +289,17 @@ class AnnotatePane(Vertical, can_focus=True):
             self._set("#ann-context", "")
         self._set("#ann-status", "")
 
+    def _text_view(self, shown: Shown) -> Text:
+        """The text with the question's span highlighted and, under it, the other questions
+        held for the text: what the accept-text key would accept along with this one."""
+        view = highlighted(shown.task.text.text, shown.start, shown.end)
+        rest = self.session.text_questions()[1:]
+        if rest:
+            text = shown.task.text.text
+            items = " · ".join(f"{q.label} {quoted(text[q.start : q.end])}" for q in rest)
+            view.append(f"\n\nAlso held for this text: {items}", style="dim")
+        return view
+
     def _set(self, selector: str, content: Text | str, *, layout: bool = False) -> None:
         """Show `content` in one of the pane's Statics, skipping an unchanged one.
 
@@ -283,3 +310,9 @@ class AnnotatePane(Vertical, can_focus=True):
             return
         self._shown[selector] = content
         self.query_one(selector, Static).update(content, layout=layout)
+
+
+def quoted(span: str, limit: int = 40) -> str:
+    """A span as one short quoted line (a long one cut, so that the list stays readable)."""
+    line = one_line(span)
+    return repr(line if len(line) <= limit else line[: limit - 1] + "…")

@@ -48,7 +48,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(table)
         yield Static(
             Text(
-                'Esc closes. Remap a key in nerloop.toml: [keymap] "annotate.accept" = "a" '
+                'Esc closes. Remap a key in nerloop.toml: [keymap] "annotate.accept" = "y,enter" '
                 "(the ids are in brackets)."
             )
         )
