@@ -27,9 +27,11 @@ the memory and search time for 1.7 points. `wordllama`'s bundled 256-d static mo
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 import re
+import ssl
 import time
 from collections.abc import Sequence
 from functools import lru_cache
@@ -38,6 +40,8 @@ from typing import Protocol
 import httpx
 import numpy as np
 from murmurhash.mrmr import hash as murmur
+
+from nerloop.core.llm.client import tls_context
 
 # Unicode words, or single symbols that carry meaning in short trade texts ($, %, /, @).
 _TOKEN = re.compile(r"\w+|[$€£%/@#&+]", re.UNICODE)
@@ -159,7 +163,9 @@ class HttpEmbedder:
 
     Texts are sent in batches; 429, 5xx, timeouts and connection errors are retried with
     exponential backoff (honouring Retry-After). Vectors are L2-normalised on arrival, since not
-    every server returns unit vectors.
+    every server returns unit vectors. `embed` blocks (for `nerloop embed`); `aembed` is the same
+    for code on an event loop (the LLM proposer), with its own httpx.AsyncClient a call, since
+    an async client belongs to the loop it was made on and each `propose` runs a loop of its own.
     """
 
     def __init__(
@@ -180,8 +186,10 @@ class HttpEmbedder:
         self.batch_size = batch_size
         self.max_retries = max_retries
         self.backoff = backoff
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = client or httpx.Client(timeout=timeout, headers=headers)
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._timeout = timeout
+        self._client = client or httpx.Client(timeout=timeout, headers=self._headers)
+        self._tls: ssl.SSLContext | None = None
         self._dim: int | None = None
 
     @property
@@ -192,29 +200,59 @@ class HttpEmbedder:
         assert self._dim is not None
         return self._dim
 
-    def _post(self, texts: Sequence[str]) -> list[list[float]]:
+    def _judge(
+        self, got: httpx.Response | Exception, n: int, attempt: int, delay: float
+    ) -> tuple[list[list[float]] | None, float]:
+        """One attempt's outcome: (its n vectors, _) or (None, seconds to wait before the next
+        attempt); EmbedError when it is not worth another. Shared by `embed` and `aembed`."""
         url = f"{self.base_url}/embeddings"
+        if isinstance(got, Exception):
+            if attempt == self.max_retries:
+                raise EmbedError(f"{url}: {type(got).__name__}: {got}") from got
+            return None, delay
+        if got.status_code == 429 or got.status_code >= 500:
+            if attempt == self.max_retries:
+                raise EmbedError(f"{url}: HTTP {got.status_code} after retries")
+            retry_after = got.headers.get("retry-after", "")
+            if retry_after.replace(".", "", 1).isdigit():
+                delay = max(delay, min(float(retry_after), 60.0))
+            return None, delay
+        if got.status_code >= 400:
+            raise EmbedError(f"{url}: HTTP {got.status_code}: {got.text[:200]}")
+        return self._parse(url, got, n), delay
+
+    def _post(self, texts: Sequence[str]) -> list[list[float]]:
         delay = self.backoff
         for attempt in range(self.max_retries + 1):
+            got: httpx.Response | Exception
             try:
-                resp = self._client.post(url, json={"model": self.model, "input": list(texts)})
+                got = self._client.post(f"{self.base_url}/embeddings", json=self._body(texts))
             except (httpx.TimeoutException, httpx.TransportError) as exc:
-                if attempt == self.max_retries:
-                    raise EmbedError(f"{url}: {type(exc).__name__}: {exc}") from exc
-            else:
-                if resp.status_code == 429 or resp.status_code >= 500:
-                    if attempt == self.max_retries:
-                        raise EmbedError(f"{url}: HTTP {resp.status_code} after retries")
-                    retry_after = resp.headers.get("retry-after", "")
-                    if retry_after.replace(".", "", 1).isdigit():
-                        delay = max(delay, min(float(retry_after), 60.0))
-                elif resp.status_code >= 400:
-                    raise EmbedError(f"{url}: HTTP {resp.status_code}: {resp.text[:200]}")
-                else:
-                    return self._parse(url, resp, len(texts))
+                got = exc
+            vectors, delay = self._judge(got, len(texts), attempt, delay)
+            if vectors is not None:
+                return vectors
             time.sleep(delay)
             delay = min(delay * 2, 30.0)
-        raise EmbedError(f"{url}: no answer")  # unreachable: the loop returns or raises
+        raise EmbedError(f"{self.base_url}: no answer")  # unreachable: _judge raises first
+
+    async def _apost(self, client: httpx.AsyncClient, texts: Sequence[str]) -> list[list[float]]:
+        delay = self.backoff
+        for attempt in range(self.max_retries + 1):
+            got: httpx.Response | Exception
+            try:
+                got = await client.post(f"{self.base_url}/embeddings", json=self._body(texts))
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                got = exc
+            vectors, delay = self._judge(got, len(texts), attempt, delay)
+            if vectors is not None:
+                return vectors
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        raise EmbedError(f"{self.base_url}: no answer")  # unreachable: _judge raises first
+
+    def _body(self, texts: Sequence[str]) -> dict[str, object]:
+        return {"model": self.model, "input": list(texts)}
 
     @staticmethod
     def _parse(url: str, resp: httpx.Response, n: int) -> list[list[float]]:
@@ -228,18 +266,37 @@ class HttpEmbedder:
             raise EmbedError(f"{url}: asked for {n} vectors, got {len(vectors)}")
         return vectors
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        chunks: list[np.ndarray] = []
-        for i in range(0, len(texts), self.batch_size):
-            vectors = self._post(texts[i : i + self.batch_size])
-            dims = {len(v) for v in vectors}
-            if len(dims) != 1 or (self._dim is not None and dims != {self._dim}):
-                raise EmbedError(f"{self.base_url}: vectors of unexpected length {sorted(dims)}")
-            self._dim = dims.pop()
-            chunks.append(np.asarray(vectors, dtype=np.float32))
+    def _rows(self, vectors: list[list[float]]) -> np.ndarray:
+        dims = {len(v) for v in vectors}
+        if len(dims) != 1 or (self._dim is not None and dims != {self._dim}):
+            raise EmbedError(f"{self.base_url}: vectors of unexpected length {sorted(dims)}")
+        self._dim = dims.pop()
+        return np.asarray(vectors, dtype=np.float32)
+
+    def _stack(self, chunks: list[np.ndarray]) -> np.ndarray:
         if not chunks:
             return np.zeros((0, self._dim or 0), dtype=np.float32)
         return normalise_rows(np.vstack(chunks))
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        chunks = [
+            self._rows(self._post(texts[i : i + self.batch_size]))
+            for i in range(0, len(texts), self.batch_size)
+        ]
+        return self._stack(chunks)
+
+    async def aembed(self, texts: Sequence[str]) -> np.ndarray:
+        """`embed` without blocking the event loop: requests and backoff are awaited."""
+        if self._tls is None:
+            self._tls = tls_context(self.base_url)
+        async with httpx.AsyncClient(
+            timeout=self._timeout, headers=self._headers, verify=self._tls
+        ) as client:
+            chunks = [
+                self._rows(await self._apost(client, texts[i : i + self.batch_size]))
+                for i in range(0, len(texts), self.batch_size)
+            ]
+        return self._stack(chunks)
 
     def close(self) -> None:
         self._client.close()

@@ -28,6 +28,8 @@ neighbour is at 0.62. Other embedders have other scales: set the margin with the
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import math
 import time
@@ -315,6 +317,21 @@ class Retriever:
         vm = self.store.vector_matrix(self.embedder.name)
         return [t for t in cand.spans if vm is None or t not in vm.row_of]
 
+    def vectors_needed(
+        self, text: StoredText, key: str, taxonomy: Taxonomy | None = None
+    ) -> dict[int, str]:
+        """Texts (id -> text) whose vectors a search for `text` among the candidates of `key`
+        (a label, or COMPLETE) would embed first: candidates without one, and `text` itself;
+        nothing when there are no candidates, since such a search embeds nothing."""
+        cand = self._read(key, taxonomy)
+        if not cand.spans:
+            return {}
+        ids = [] if cand.indexed else self._missing(cand)
+        need = {t: self.store.get_text(t).text for t in ids}
+        if self.store.embedding_of(text.id, self.embedder.name) is None:
+            need[text.id] = text.text
+        return need
+
     def _candidates_of(self, key: str, taxonomy: Taxonomy | None = None) -> _Candidates:
         """The candidates of `key`, every one with a vector (embedded now when missing) and
         its row in the embedder's matrix."""
@@ -482,6 +499,63 @@ def batch_example_tokens(labels: Sequence[Label]) -> Callable[[FewShotExample], 
     return cost
 
 
+class _VectorFetcher:
+    """Vectors that the prompts on one event loop wait for, fetched in batched requests: the
+    texts asked for in one turn of the loop, or while a request is out, go in the next one."""
+
+    def __init__(self, embedder: HttpEmbedder, store_of: Callable[[], Store]) -> None:
+        self.embedder = embedder
+        self.store_of = store_of
+        self.loop = asyncio.get_running_loop()
+        self._queued: dict[int, str] = {}
+        self._waiting: dict[int, asyncio.Future[None]] = {}
+        self._sender: asyncio.Task[None] | None = None
+
+    async def fetch(self, texts: dict[int, str]) -> None:
+        """Return once every text of `texts` (id -> text) has its vector stored; raises what
+        the embedder raised (EmbedError) for the request that carried one of them."""
+        futures = []
+        for text_id, text in texts.items():
+            future = self._waiting.get(text_id)
+            if future is None:
+                future = self._waiting[text_id] = self.loop.create_future()
+                self._queued[text_id] = text
+            futures.append(future)
+        if self._sender is None:
+            self._sender = self.loop.create_task(self._send())
+        await asyncio.gather(*futures)
+
+    async def _send(self) -> None:
+        try:
+            # One turn of the loop first, so the other prompts started in this turn queue
+            # their texts too and share the request.
+            await asyncio.sleep(0)
+            while self._queued:
+                ids = list(itertools.islice(self._queued, self.embedder.batch_size))
+                texts = [self._queued.pop(t) for t in ids]
+                error: Exception | None = None
+                try:
+                    vectors = await self.embedder.aembed(texts)
+                    self.store_of().save_embeddings(self.embedder.name, ids, vectors)
+                except Exception as exc:  # raised in each prompt that waits for these
+                    error = exc
+                for text_id in ids:
+                    future = self._waiting.pop(text_id)
+                    if future.done():
+                        continue
+                    if error is None:
+                        future.set_result(None)
+                    else:
+                        future.set_exception(error)
+        finally:
+            self._sender = None
+            # Cancelled (the job stops): nobody may wait for a request that is never sent.
+            for future in self._waiting.values():
+                future.cancel()
+            self._waiting.clear()
+            self._queued.clear()
+
+
 class FewShotProvider:
     """Retrieved examples for the LLM proposer's prompts (its `examples_for`).
 
@@ -507,6 +581,7 @@ class FewShotProvider:
         self.settings = settings
         self.embedder = embedder
         self._retriever: Retriever | None = None
+        self._fetcher: _VectorFetcher | None = None
 
     @property
     def retriever(self) -> Retriever:
@@ -546,3 +621,27 @@ class FewShotProvider:
     def __call__(self, text: StoredText, labels: Sequence[str]) -> list[FewShot]:
         # As an `examples_for` that is told only the labels: several labels is a batch prompt.
         return self.shots(text, labels, batch=len(labels) > 1)
+
+    async def prepare(self, text: StoredText, labels: Sequence[str], *, batch: bool) -> None:
+        """Embed, awaiting the endpoint, what `shots` with the same arguments would embed on
+        the spot: the text's vector and those of candidates without one.
+
+        The LLM proposer awaits this before it builds a prompt: it runs its many chat requests
+        on one event loop, which a blocking embeddings call would stop, and the texts of the
+        prompts that need vectors at the same time go in one request. Nothing to do for the
+        local embedder (CPU, microseconds a text), which `shots` keeps calling directly."""
+        s = self.settings
+        if s.fewshot_k <= 0 or s.fewshot_max_tokens <= 0:
+            return
+        retriever = self.retriever
+        embedder = retriever.embedder
+        if not isinstance(embedder, HttpEmbedder):
+            return
+        need = retriever.vectors_needed(text, COMPLETE if batch else labels[0], self.taxonomy)
+        if not need:
+            return
+        loop = asyncio.get_running_loop()
+        if self._fetcher is None or self._fetcher.loop is not loop:
+            # A fetcher's futures and task belong to its loop; `propose` runs a loop a call.
+            self._fetcher = _VectorFetcher(embedder, self.store_of)
+        await self._fetcher.fetch(need)

@@ -6,6 +6,10 @@ with seeded noise, and can be scripted per request with faults: 429 with Retry-A
 401, malformed or truncated JSON, a body that is not JSON, a hang past the client's timeout, or
 a connection closed without an answer. It counts requests and the most it had in flight.
 
+It also serves `/v1/embeddings` (OpenAI's form; vectors from `embed_server.word_vector`), with
+its own delay, and counts the chat requests that arrive while an embeddings request is being
+answered: a client that blocks its event loop on embeddings sends none in that time.
+
 Not shipped with nerloop: tests import it as `fake_llm` (pytest puts tests/ on sys.path), and
 benchmarks add tests/ to sys.path. Run it alone with `python tests/fake_llm.py --help`.
 """
@@ -26,6 +30,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from embed_server import word_vector
 
 from nerloop.core.prompts import read_user_message
 
@@ -99,6 +105,13 @@ class Stats:
     faults_served: list[str] = field(default_factory=list)
     bodies: list[dict[str, Any]] = field(default_factory=list)
     auth_headers: list[str] = field(default_factory=list)
+    embedding_inputs: list[list[str]] = field(default_factory=list)
+    """The texts of each embeddings request, in arrival order."""
+    embeddings_in_flight: int = 0
+    chats_during_embeddings: int = 0
+    """Chat requests that arrived while an embeddings request was being answered."""
+    max_in_flight_during_embeddings: int = 0
+    """The most chat requests in flight when one of those arrived."""
 
 
 def load_gold_jsonl(path: Path, limit: int | None = None) -> dict[str, list[GoldSpan]]:
@@ -141,6 +154,8 @@ class FakeLLM:
         faults: Iterable[Fault | str] = (),
         record_bodies: bool = True,
         model: str = "fake-model",
+        embed_latency: float = 0.0,
+        embed_dim: int = 32,
     ) -> None:
         self.gold = dict(gold or {})
         self.noise = noise or Noise()
@@ -155,6 +170,9 @@ class FakeLLM:
         self.add_faults(*faults)
         self.record_bodies = record_bodies
         self.model = model
+        self.embed_latency = embed_latency
+        """Seconds each embeddings request takes (settable while the server runs)."""
+        self.embed_dim = embed_dim
         self.stats = Stats()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -334,13 +352,22 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
+            if self.path.rstrip("/").endswith("/embeddings"):
+                self._embeddings(raw)
+                return
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 self._send(404, {"error": {"message": "not found"}})
                 return
             with fake._lock:
-                fake.stats.chat_requests += 1
-                fake.stats.in_flight += 1
-                fake.stats.max_in_flight = max(fake.stats.max_in_flight, fake.stats.in_flight)
+                st = fake.stats
+                st.chat_requests += 1
+                st.in_flight += 1
+                st.max_in_flight = max(st.max_in_flight, st.in_flight)
+                if st.embeddings_in_flight:
+                    st.chats_during_embeddings += 1
+                    st.max_in_flight_during_embeddings = max(
+                        st.max_in_flight_during_embeddings, st.in_flight
+                    )
                 fault = fake.faults.popleft() if fake.faults else None
                 if fault is not None:
                     fake.stats.faults_served.append(fault.kind)
@@ -352,6 +379,32 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             finally:
                 with fake._lock:
                     fake.stats.in_flight -= 1
+
+        def _embeddings(self, raw: bytes) -> None:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                self._send(400, {"error": {"message": "body is not JSON"}})
+                return
+            inputs = body.get("input")
+            texts = [inputs] if isinstance(inputs, str) else inputs
+            if not isinstance(texts, list) or not body.get("model"):
+                self._send(400, {"error": {"message": "model and input are required"}})
+                return
+            with fake._lock:
+                fake.stats.embedding_inputs.append([str(t) for t in texts])
+                fake.stats.embeddings_in_flight += 1
+            try:
+                if fake.embed_latency:
+                    time.sleep(fake.embed_latency)
+                data = [
+                    {"object": "embedding", "index": i, "embedding": word_vector(t, fake.embed_dim)}
+                    for i, t in enumerate(texts)
+                ]
+            finally:
+                with fake._lock:
+                    fake.stats.embeddings_in_flight -= 1
+            self._send(200, {"object": "list", "model": body["model"], "data": data})
 
         def _chat(self, raw: bytes, fault: Fault | None) -> None:
             try:

@@ -72,6 +72,18 @@ class ChatResult:
     finish_reason: str | None = None
 
 
+def tls_context(base_url: str) -> ssl.SSLContext:
+    """The TLS context to give every httpx client of `base_url`: made once, since httpx builds
+    one per client otherwise (~10-100 ms). A plain-http endpoint never does TLS (redirects are
+    not followed, so a request cannot move to https): it gets a cheap context never used."""
+    if base_url.lower().startswith("https:"):
+        return httpx.create_ssl_context()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 def safe_url(url: str) -> str:
     """`url` without user:password@ (a base URL may carry credentials)."""
     return _USERINFO.sub("//", url)
@@ -156,15 +168,7 @@ class LLMClient:
         self._timeout = httpx.Timeout(settings.llm_timeout)
         self._transport = transport
         # One TLS context for every lane: building one per httpx client costs ~10-100 ms.
-        # A plain-http endpoint never does TLS (redirects are not followed, so a request
-        # cannot move to https), so it gets a cheap context that is never used.
-        self._verify: ssl.SSLContext
-        if self.base_url.lower().startswith("https:"):
-            self._verify = httpx.create_ssl_context()
-        else:
-            self._verify = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            self._verify.check_hostname = False
-            self._verify.verify_mode = ssl.CERT_NONE
+        self._verify = tls_context(self.base_url)
         # One lane a request in flight, each an httpx client with a single connection. The
         # lanes bound concurrency (a request waits for a free lane), and they keep httpcore's
         # pool small: one pool shared by N requests rescans all its connections for every

@@ -240,6 +240,10 @@ class LLMProposer:
         self, client: LLMClient, text: StoredText, labels: Sequence[str], *, batch: bool
     ) -> Outcome:
         label_objs = [self.taxonomy.get(name) for name in labels]
+        if isinstance(self.examples_for, FewShotProvider):
+            # Vectors from an embeddings endpoint are awaited here, not fetched (blocking every
+            # request in flight) while the prompt is built.
+            await self.examples_for.prepare(text, labels, batch=batch)
         prompt = self._prompt(text, label_objs, batch)
         key = cache_key(self.model, prompt, text.input_hash)
         base = LLMCall(
