@@ -35,6 +35,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -230,10 +231,29 @@ class _Candidates:
     """A copy of those rows when they are a minority of the matrix; None: search in place."""
 
 
+CompleteState = tuple[tuple[str, ...], int, int]
+"""(ner labels, answers watermark, proposals watermark): see Retriever.complete_state."""
+
+
 def complete_texts(store: Store, taxonomy: Taxonomy) -> dict[int, list[Span]]:
     """Pool texts reviewed for every ner label (the `complete` of core/training/data.py), each
-    with its accepted spans of all ner labels (none for a label it has no entity of)."""
+    with its accepted spans of all ner labels (none for a label it has no entity of).
+
+    It reads every answered text's proposals and answers: about 0.8-1.4 s for 10,000 answered
+    texts on this project's 2-core VM (bench/retrieval.py), which is why the LLM proposer has
+    it read in a thread (FewShotProvider.prepare) and the retriever reads it again at most
+    every COMPLETE_REFRESH_S."""
     return {a.text_id: a.entities for a in collect_annotations(store, taxonomy) if a.complete}
+
+
+def _complete_texts_of_file(path: Path, taxonomy: Taxonomy) -> dict[int, list[Span]]:
+    """complete_texts on a connection of its own (for a worker thread: SQLite connections stay
+    in the thread that opened them)."""
+    store = Store(path)
+    try:
+        return complete_texts(store, taxonomy)
+    finally:
+        store.close()
 
 
 class Retriever:
@@ -280,22 +300,10 @@ class Retriever:
         if key == COMPLETE:
             if taxonomy is None:
                 raise ValueError("complete texts need the taxonomy")
-            # A text gains or loses completeness by an answer or a proposal on it; which ner
-            # labels there are decides what complete means.
-            names = tuple(label.name for label in taxonomy.ner_labels)
-            mark = self.store.last_answer_id()
-            proposals = self.store.last_proposal_id()
-            if (
-                cached is not None
-                and cached.labels == names
-                and (
-                    (cached.mark, cached.proposals_mark) == (mark, proposals)
-                    or time.monotonic() - cached.read_at < self.complete_refresh_s
-                )
-            ):
+            state = self.complete_state(taxonomy)
+            if cached is not None and self.complete_fresh(state):
                 return cached
-            spans = complete_texts(self.store, taxonomy)
-            found = _Candidates(mark, spans, time.monotonic(), proposals, names)
+            return self.set_complete(state, complete_texts(self.store, taxonomy))
         else:
             # Answers are append-only (an undo is a new row), so the largest answer id says
             # whether anything changed; answers to other labels' proposals change nothing here.
@@ -310,6 +318,30 @@ class Retriever:
                 return cached
             found = _Candidates(mark, self.store.accepted_examples(key), time.monotonic())
         self._candidates[key] = found
+        return found
+
+    def complete_state(self, taxonomy: Taxonomy) -> CompleteState:
+        """What the complete texts depend on, now: the ner labels (they decide what complete
+        means), and the answers and proposals watermarks (a text gains or loses completeness
+        by an answer or a proposal on it)."""
+        names = tuple(label.name for label in taxonomy.ner_labels)
+        return names, self.store.last_answer_id(), self.store.last_proposal_id()
+
+    def complete_fresh(self, state: CompleteState) -> bool:
+        """Whether the complete texts read before may serve in `state`: nothing changed, or
+        they were read less than `complete_refresh_s` ago for the same labels."""
+        cached = self._candidates.get(COMPLETE)
+        if cached is None or cached.labels != state[0]:
+            return False
+        return (cached.mark, cached.proposals_mark) == state[1:] or (
+            time.monotonic() - cached.read_at < self.complete_refresh_s
+        )
+
+    def set_complete(self, state: CompleteState, spans: dict[int, list[Span]]) -> _Candidates:
+        """Take `spans` (complete_texts, read in `state` or later) as the complete texts."""
+        names, answers, proposals = state
+        found = _Candidates(answers, spans, time.monotonic(), proposals, names)
+        self._candidates[COMPLETE] = found
         return found
 
     def _missing(self, cand: _Candidates) -> list[int]:
@@ -582,6 +614,10 @@ class FewShotProvider:
         self.embedder = embedder
         self._retriever: Retriever | None = None
         self._fetcher: _VectorFetcher | None = None
+        # The read of the complete texts under way in a thread (prompts that arrive meanwhile
+        # wait for it rather than start another), with the state it was started in.
+        self._complete_read: tuple[asyncio.Task[dict[int, list[Span]]], CompleteState] | None
+        self._complete_read = None
 
     @property
     def retriever(self) -> Retriever:
@@ -623,17 +659,20 @@ class FewShotProvider:
         return self.shots(text, labels, batch=len(labels) > 1)
 
     async def prepare(self, text: StoredText, labels: Sequence[str], *, batch: bool) -> None:
-        """Embed, awaiting the endpoint, what `shots` with the same arguments would embed on
-        the spot: the text's vector and those of candidates without one.
+        """Do, without blocking the event loop, the slow part of what `shots` with the same
+        arguments would do: read which texts are complete (batch mode, in a thread), and embed
+        through an embeddings endpoint the text's vector and those of candidates without one.
 
         The LLM proposer awaits this before it builds a prompt: it runs its many chat requests
-        on one event loop, which a blocking embeddings call would stop, and the texts of the
-        prompts that need vectors at the same time go in one request. Nothing to do for the
-        local embedder (CPU, microseconds a text), which `shots` keeps calling directly."""
+        on one event loop, which a blocking call would stop, and the texts of the prompts that
+        need vectors at the same time go in one request. The local embedder (CPU, microseconds
+        a text) is left to `shots`, which calls it directly."""
         s = self.settings
         if s.fewshot_k <= 0 or s.fewshot_max_tokens <= 0:
             return
         retriever = self.retriever
+        if batch:
+            await self._read_complete(retriever)
         embedder = retriever.embedder
         if not isinstance(embedder, HttpEmbedder):
             return
@@ -645,3 +684,24 @@ class FewShotProvider:
             # A fetcher's futures and task belong to its loop; `propose` runs a loop a call.
             self._fetcher = _VectorFetcher(embedder, self.store_of)
         await self._fetcher.fetch(need)
+
+    async def _read_complete(self, retriever: Retriever) -> None:
+        store = self.store_of()
+        if store.path is None:
+            return  # an in-memory store cannot be shared with a thread: `shots` reads it
+        # Taken before the read, so what is committed during it counts as a change, read at
+        # the next refresh.
+        state = retriever.complete_state(self.taxonomy)
+        if retriever.complete_fresh(state):
+            return
+        loop = asyncio.get_running_loop()
+        if self._complete_read is None or self._complete_read[0].get_loop() is not loop:
+            read = asyncio.to_thread(_complete_texts_of_file, store.path, self.taxonomy)
+            self._complete_read = (loop.create_task(read), state)
+        task, state = self._complete_read
+        try:
+            spans = await task
+        finally:
+            if self._complete_read is not None and self._complete_read[0] is task:
+                self._complete_read = None
+        retriever.set_complete(state, spans)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from fake_llm import FakeLLM
 from propose_helpers import clean_env, proposer, wire
 
+from nerloop.core import retrieval
 from nerloop.core.config import load_settings
 from nerloop.core.llm import cache_key
 from nerloop.core.project import Project
@@ -243,6 +245,29 @@ def test_batch_requests_carry_complete_examples_and_key_the_cache_on_them(
     _run_batch(p, [query])
     assert fake.requests == 2
     assert "brent crude traded at 84 usd/bbl" in fake.stats.bodies[-1]["messages"][1]["content"]
+
+
+def test_a_batch_job_reads_the_complete_texts_once_and_off_its_event_loop(
+    project: Project, pool: dict[str, int], fake: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reading them takes about a second at 10,000 answered texts (bench/retrieval.py): on the
+    # loop it would stop every request in flight.
+    threads: list[int] = []
+    real = retrieval.complete_texts
+
+    def spy(*args: object) -> dict:
+        threads.append(threading.get_ident())
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(retrieval, "complete_texts", spy)
+    wire(project, fake.url, fewshot_k=2, fewshot_min_similarity=0.1, llm_concurrency=4)
+    p = proposer(project)
+    assert isinstance(p.examples_for, FewShotProvider)
+    p.examples_for.retriever.complete_refresh_s = 3600
+    queries = [_query(project, f"heard wheat bid {300 + i} usd/t fob rouen") for i in range(6)]
+    assert _run_batch(p, queries)["errors"] == 0
+    assert len(threads) == 1 and threads[0] != threading.get_ident()
+    assert all(len(b["messages"]) == 6 for b in fake.stats.bodies) and fake.requests == 6
 
 
 def test_a_batch_request_without_complete_neighbours_has_no_examples(
