@@ -57,10 +57,20 @@ STRATEGIES = {
         # The model's proposals only when it gives them at least even odds.
         Strategy("llm+model@0.5/complete", "complete", model=True, model_min_score=0.5),
         Strategy("llm+fewshot/complete", "complete", fewshot=True),
+        # The annotator presses the accept-text key on texts that are all right and complete.
+        Strategy("llm+accept-text/complete", "complete", accept_text=True),
+        Strategy("llm+model+accept-text/complete", "complete", model=True, accept_text=True),
     )
 }
-# llm+model/missing runs on request (--strategies): the default run must stay under 30 minutes.
-DEFAULT_STRATEGIES = ["llm/missing", "llm/complete", "llm+model/complete", "llm+fewshot/complete"]
+# llm+model/missing and llm+model+accept-text/complete run on request (--strategies): the
+# default run must stay under 30 minutes.
+DEFAULT_STRATEGIES = [
+    "llm/missing",
+    "llm/complete",
+    "llm+model/complete",
+    "llm+fewshot/complete",
+    "llm+accept-text/complete",
+]
 DEFAULT_POINTS = "300,750,1500,3000"
 QUICK_STRATEGIES = ["llm/complete"]
 
@@ -159,6 +169,35 @@ def full_supervision_f(args: argparse.Namespace, data: Any, work: Path) -> dict[
     return {"f": None, "source": "missing (no bench/out/model.json; see --reference-steps)"}
 
 
+def f_pairs(result: dict[str, Any], base: dict[str, Any]) -> str:
+    """'300: F vs F; 750: ...' for the retrains two strategies have in common."""
+    return "; ".join(
+        f"{p['decisions']}: {p['f']:.1f} vs {q['f']:.1f}"
+        for p, q in zip(result["points"], base["points"], strict=False)
+        if p["decisions"] == q["decisions"]
+    )
+
+
+def accept_text_finding(name: str, by: dict[str, dict[str, Any]]) -> str | None:
+    """What the accept-text key saved, against the same strategy answering y/n one by one."""
+    base_name = name.replace("+accept-text", "")
+    if base_name not in by:
+        return None
+    result, base = by[name], by[base_name]
+    c, b = result["counts"], base["counts"]
+    presses, accepted = c.get("text_key_presses", 0), c.get("text_key_accepts", 0)
+    saved = accepted - presses
+    # Against what the same answers take one by one: the decisions spent plus those saved.
+    one_by_one = c["decisions"] + saved
+    return (
+        f"{name} against {base_name}, F at each retrain ({f_pairs(result, base)}). The key "
+        f"was pressed {presses} times for {accepted} questions: {saved} decisions saved "
+        f"({saved / max(1, one_by_one):.0%} of the {one_by_one} the same answers take one by "
+        f"one), so the same decisions covered {c['texts']} texts instead of {b['texts']} and "
+        f"accepted {c['accept']} spans instead of {b['accept']}"
+    )
+
+
 def findings(report: dict[str, Any]) -> list[str]:
     """Plain statements of which strategy won, from the figures."""
     by = {r["strategy"]: r for r in report["strategies"] if r["points"]}
@@ -172,23 +211,23 @@ def findings(report: dict[str, Any]) -> list[str]:
         if fa is not None and fb is not None:
             win = b if fb > fa else a
             out.append(f"policy: {win} wins at the budget ({fb:.1f} complete vs {fa:.1f} missing)")
-    for name in [n for n in by if n.startswith("llm+model") and n.endswith("/complete")]:
+    model_runs = [n for n in by if n.startswith("llm+model") and "accept-text" not in n]
+    for name in [n for n in model_runs if n.endswith("/complete")]:
         base, mod = by.get("llm/complete"), by[name]
         if base is None:
             continue
-        pairs = [
-            f"{p['decisions']}: {p['f']:.1f} vs {q['f']:.1f}"
-            for p, q in zip(mod["points"], base["points"], strict=False)
-            if p["decisions"] == q["decisions"]
-        ]
         c = mod["counts"]
         recovered = c["accept"] - (mod["llm"].get("accepted_spans") or 0)
         out.append(
-            f"{name} against llm/complete, F at each retrain ({'; '.join(pairs)}). For the same "
+            f"{name} against llm/complete, F at each retrain ({f_pairs(mod, base)}). For the same "
             f"decisions it covered {c['texts']} texts instead of {base['counts']['texts']}: "
             f"{c['model_proposals']} model proposals, {recovered} accepted spans the LLM had "
             f"missed, {c['reject']} rejections instead of {base['counts']['reject']}"
         )
+    for name in [n for n in by if "+accept-text" in n]:
+        line = accept_text_finding(name, by)
+        if line is not None:
+            out.append(line)
     proto = {"llm/missing": 40.3, "llm/complete": 64.9}
     at = {
         n: next((p["f"] for p in by[n]["points"] if p["decisions"] == 1500), None)

@@ -4,10 +4,12 @@ Per strategy: a fresh project (real store, gold imported by the real importer); 
 the pool in chunks; when a chunk arrives the proposers cover it (the real `LLMProposer` over HTTP
 to the loopback fake server, with alignment; the real model proposer when the strategy has the
 model in the loop); the simulated annotator answers through the real `Queue` and `Session`
-(one all-labels pass; each question answered is one decision) and accepts a question if and
-only if its span and label equal a gold span of the text; every `retrain_every` decisions the
-real training runner trains a model (a separate process, `max_steps` capped), which is scored
-on the held-out test records and, with the model in the loop, proposes on the next chunks.
+(one all-labels pass; each key press is one decision) and accepts a question if and only if
+its span and label equal a gold span of the text (with `accept_text`, a text whose held
+questions are all right and cover its gold spans is accepted with one key press instead);
+every `retrain_every` decisions the real training runner trains a model (a separate process,
+`max_steps` capped), which is scored on the held-out test records and, with the model in the
+loop, proposes on the next chunks.
 
 Chunks, not the whole pool at once: the queue's all-labels pass walks one label over every pool
 text before the next label, so with the whole pool imported no text would be reviewed for every
@@ -61,6 +63,9 @@ class Strategy:
     """LLM prompts carry few-shot examples retrieved from the accepted answers."""
     model_min_score: float | None = None
     """Lowest probability of a model proposal (None: the model proposer's own default)."""
+    accept_text: bool = False
+    """The annotator presses the accept-text key (`Session.accept_text`, one decision) when
+    every question held for the text is right and they cover all its gold spans."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +112,7 @@ class StrategyResult:
             "policy": self.strategy.policy,
             "model_in_loop": self.strategy.model,
             "fewshot": self.strategy.fewshot,
+            "accept_text": self.strategy.accept_text,
             "points": self.points,
             "llm": self.llm,
             "counts": self.counts,
@@ -180,7 +186,16 @@ class Simulation:
         self.gold: dict[str, GoldSet] = data.pool_gold
         self.next_text = 0
         self.decisions = 0
-        self.counts = {"accept": 0, "reject": 0, "texts": 0, "model_proposals": 0}
+        self.counts = {
+            "accept": 0,
+            "reject": 0,
+            "texts": 0,
+            "model_proposals": 0,
+            "text_key_presses": 0,
+            "text_key_accepts": 0,
+        }
+        self.accepted: dict[int, set[tuple[int, int, str]]] = {}
+        """Spans accepted so far, per text id (what the annotator has already said yes to)."""
         self.result = StrategyResult(strategy)
         self.f_in_use: float | None = None
 
@@ -229,12 +244,36 @@ class Simulation:
                 if not self.feed_chunk():
                     return False
                 continue
-            text = shown.task.text.text
-            ok = (shown.start, shown.end, shown.question.label) in self.gold[text]
-            self.session.answer("accept" if ok else "reject")
-            self.counts["accept" if ok else "reject"] += 1
+            if self.strategy.accept_text and self.text_all_right(shown.task.text):
+                self.press_accept_text(shown.task.text.id)
+            else:
+                self.answer_one(shown.task.text, shown.start, shown.end, shown.question.label)
             self.decisions += 1
         return True
+
+    def answer_one(self, text: StoredText, start: int, end: int, label: str) -> None:
+        ok = (start, end, label) in self.gold[text.text]
+        self.session.answer("accept" if ok else "reject")
+        self.counts["accept" if ok else "reject"] += 1
+        if ok:
+            self.accepted.setdefault(text.id, set()).add((start, end, label))
+
+    def text_all_right(self, text: StoredText) -> bool:
+        """Whether accepting every question held for the text makes it complete and correct:
+        each of them is a gold span, and with the spans accepted before they cover every gold
+        span of the text (the pass asks all labels). Only worth a key press for two or more
+        questions (for one, the key and y are the same decision)."""
+        held = {(q.start, q.end, q.label) for q in self.session.text_questions()}
+        gold = self.gold[text.text]
+        return len(held) > 1 and held <= gold and gold <= held | self.accepted.get(text.id, set())
+
+    def press_accept_text(self, text_id: int) -> None:
+        held = {(q.start, q.end, q.label) for q in self.session.text_questions()}
+        accepted = self.session.accept_text()
+        self.counts["accept"] += accepted
+        self.counts["text_key_presses"] += 1
+        self.counts["text_key_accepts"] += accepted
+        self.accepted.setdefault(text_id, set()).update(held)
 
     # -- training and scoring ----------------------------------------------------------------
 
