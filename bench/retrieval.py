@@ -14,7 +14,8 @@ bench/RESULTS.md.
    retrieved neighbour has exactly the query's set of labels (precision@5), against random
    texts; and the similarity of random pairs, which the default margin is set above.
 4. Prompt tokens per per-label prompt without and with retrieved examples, rendered by the
-   prompt builder (core/prompts.py) and counted by the 4-characters-a-token estimate.
+   prompt builder (core/prompts.py) and counted by the 4-characters-a-token estimate; and the
+   same for batch prompts (all labels of a text in one call), whose examples are complete texts.
 """
 
 from __future__ import annotations
@@ -36,12 +37,13 @@ import results_md
 from nerloop.core.config import Settings
 from nerloop.core.embed import HashingEmbedder
 from nerloop.core.project import Project
-from nerloop.core.prompts import per_label_prompt
+from nerloop.core.prompts import batch_prompt, per_label_prompt
 from nerloop.core.records import Span
 from nerloop.core.retrieval import (
     FewShotProvider,
     Retriever,
     best_of,
+    complete_texts,
     embed_missing,
     local_embedder,
     prompt_tokens,
@@ -285,6 +287,21 @@ def bench_quality(train: list[dict], test: list[dict], dims: list[int]) -> dict[
 # -- 4. prompt tokens ----------------------------------------------------------------------
 
 
+def token_figures(
+    without: list[int], with_ex: list[int], n_examples: list[int], per_prompt_ms: float
+) -> dict[str, Any]:
+    """Prompt tokens without and with examples, and how many examples the prompts got."""
+    return {
+        "tokens_without_mean": round(float(np.mean(without)), 1),
+        "tokens_with_mean": round(float(np.mean(with_ex)), 1),
+        "tokens_with_p90": round(pct([float(x) for x in with_ex], 90)),
+        "tokens_with_max": int(max(with_ex)),
+        "examples_mean": round(float(np.mean(n_examples)), 2),
+        "prompts_with_no_example": round(float(np.mean([n == 0 for n in n_examples])), 3),
+        "retrieve_and_render_ms_per_prompt": round(per_prompt_ms, 2),
+    }
+
+
 def bench_prompt_tokens(train: list[dict], test: list[dict]) -> dict[str, Any]:
     """Pool: `train` with every gold span stored as an accepted answer (as if the LLM had
     proposed it and the annotator said yes). Per-label prompts for `test` texts."""
@@ -325,6 +342,7 @@ def bench_prompt_tokens(train: list[dict], test: list[dict]) -> dict[str, Any]:
                 with_ex.append(prompt_tokens(per_label_prompt(q.text, label, examples).messages))
                 n_examples.append(len(examples))
         per_prompt_ms = (time.perf_counter() - t) * 1000 / len(without)
+        batch = bench_batch_prompt_tokens(project, provider, queries)
         project.close()
     row = {
         "labels": len(names),
@@ -334,19 +352,56 @@ def bench_prompt_tokens(train: list[dict], test: list[dict]) -> dict[str, Any]:
         "k": settings.fewshot_k,
         "min_similarity": settings.fewshot_min_similarity,
         "max_example_tokens": settings.fewshot_max_tokens,
-        "tokens_without_mean": round(float(np.mean(without)), 1),
-        "tokens_with_mean": round(float(np.mean(with_ex)), 1),
-        "tokens_with_p90": round(pct([float(x) for x in with_ex], 90)),
-        "tokens_with_max": int(max(with_ex)),
-        "examples_mean": round(float(np.mean(n_examples)), 2),
-        "prompts_with_no_example": round(float(np.mean([n == 0 for n in n_examples])), 3),
-        "retrieve_and_render_ms_per_prompt": round(per_prompt_ms, 2),
+        **token_figures(without, with_ex, n_examples, per_prompt_ms),
         "counted_by": "core.retrieval.prompt_tokens (4 chars a token + 4 per message)",
+        "per_text_without_mean": round(float(np.mean(without)) * len(names), 1),
+        "per_text_with_mean": round(float(np.mean(with_ex)) * len(names), 1),
+        "batch": batch,
     }
     print(
         f"prompt  per-label prompts: {row['tokens_without_mean']} tokens without examples, "
         f"{row['tokens_with_mean']} with (p90 {row['tokens_with_p90']}, max "
         f"{row['tokens_with_max']}); {row['examples_mean']} examples a prompt"
+    )
+    return row
+
+
+def bench_batch_prompt_tokens(
+    project: Project, provider: FewShotProvider, queries: list[Any]
+) -> dict[str, Any]:
+    """Batch prompts for the queries of bench_prompt_tokens. Every answered pool text is made
+    complete: a coverage row says the LLM was run over it for every label (and proposed the
+    gold spans, which were accepted), as after per-label passes over the whole pool."""
+    s = project.store
+    labels = list(project.taxonomy.ner_labels)
+    names = [label.name for label in labels]
+    answered = [r["id"] for r in s.query("SELECT id FROM texts WHERE split = 'pool'")]
+    for name in names:
+        s.mark_covered(name, "llm", answered)
+    t = time.perf_counter()
+    complete = complete_texts(s, project.taxonomy)
+    read_ms = (time.perf_counter() - t) * 1000
+    without: list[int] = []
+    with_ex: list[int] = []
+    n_examples: list[int] = []
+    t = time.perf_counter()
+    for q in queries:
+        shots = provider.shots(q, names, batch=True)
+        without.append(prompt_tokens(batch_prompt(q.text, labels).messages))
+        with_ex.append(prompt_tokens(batch_prompt(q.text, labels, shots).messages))
+        n_examples.append(len(shots))
+    per_prompt_ms = (time.perf_counter() - t) * 1000 / len(queries)
+    row = {
+        "complete_texts": len(complete),
+        "read_complete_texts_ms": round(read_ms, 1),
+        "prompts": len(without),
+        **token_figures(without, with_ex, n_examples, per_prompt_ms),
+    }
+    print(
+        f"prompt  batch prompts: {row['tokens_without_mean']} tokens without examples, "
+        f"{row['tokens_with_mean']} with (p90 {row['tokens_with_p90']}, max "
+        f"{row['tokens_with_max']}); {row['examples_mean']} examples a prompt; "
+        f"{row['complete_texts']:,} complete texts read in {row['read_complete_texts_ms']} ms"
     )
     return row
 
@@ -430,6 +485,33 @@ def section(fig: dict[str, Any]) -> str:
         f"of prompts got none (no accepted text of the label above the margin). Retrieval and "
         f"rendering cost {p['retrieve_and_render_ms_per_prompt']} ms a prompt.",
     ]
+    b = p.get("batch")
+    if b:
+        lines += [
+            "",
+            f"Batch prompts (all {p['labels']} labels of a text in one call, ner-batch/v2) for the "
+            f"same {p['queries']} texts, same k, margin and budget; their examples are complete "
+            "texts (reviewed for every label). Here every answered pool text was made complete "
+            "(a coverage row per label: as if the LLM had been run over it for each label and "
+            f"its spans accepted), {b['complete_texts']:,} texts:",
+            "",
+            "| | batch prompt, mean tokens | p90 | max | per text, per-label prompts |",
+            "|---|---:|---:|---:|---:|",
+            f"| without examples | {b['tokens_without_mean']} | | | {p['per_text_without_mean']} |",
+            f"| with retrieved examples | {b['tokens_with_mean']} | {b['tokens_with_p90']} | "
+            f"{b['tokens_with_max']} | {p['per_text_with_mean']} |",
+            "",
+            f"{b['examples_mean']} examples a batch prompt on average (a batch example repeats "
+            f"the {p['labels']} label lines, so fewer fit in the budget); "
+            f"{b['prompts_with_no_example']:.1%} got none. The last column is the "
+            f"{p['labels']} per-label prompts a text needs otherwise (mean x {p['labels']}). "
+            f"Finding which texts are complete (core.training.data.collect_annotations over every "
+            f"answered text) took {b['read_complete_texts_ms']} ms: the LLM proposer has it done "
+            "in a thread, at most every 5 s while answers or proposals change. Retrieval and "
+            "rendering cost "
+            f"{b['retrieve_and_render_ms_per_prompt']} ms a batch prompt (the first one reads the "
+            "complete texts).",
+        ]
     if fig.get("notes"):
         lines += ["", *fig["notes"]]
     return "\n".join(lines) + "\n"
