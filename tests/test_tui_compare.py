@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import spacy
 from queue_helpers import add_texts, propose
 from test_blind_ab import TEXTS, disagreeing_project
