@@ -14,8 +14,9 @@ Search is brute force: every vector is a unit-length float32 row, so similaritie
 matrix-vector product and the top k an `argpartition`; exact, with nothing to build, persist or
 keep in step with the store. Its cost is reading the matrix, so it is bound by memory bandwidth:
 on this project's 2-core VM (bench/retrieval.py, "Retrieval" in bench/RESULTS.md) 100,000
-vectors take about 15 ms of CPU at 128 dimensions (the local embedder's default) and 25 at 256;
-wall-clock time grows with what else the machine runs, since other jobs share the bandwidth.
+vectors took 8-15 ms of CPU at 128 dimensions (the local embedder's default) and 14-25 at 256
+over two runs; wall-clock time grows with what else the machine runs, since other jobs share
+the bandwidth.
 Only the accepted examples of the label are searched, and when they are a minority of the texts
 their rows are kept as a matrix of their own: 100,000 texts of which 20,000 have accepted
 answers of the label measured 2-7 ms a search. An index (sqlite-vec, HNSW) would pay in the
