@@ -11,13 +11,13 @@ every `retrain_every` decisions the real training runner trains a model (a separ
 `max_steps` capped), which is scored on the held-out test records and, with the model in the
 loop, proposes on the next chunks.
 
-Chunks, not the whole pool at once: the queue's all-labels pass walks one label over every pool
-text before the next label, so with the whole pool imported no text would be reviewed for every
-label within a budget of a few thousand decisions and the `complete` policy could never apply.
-Importing texts a chunk at a time is the "finish a text's label passes before moving on" way of
-working DESIGN.md describes. Proposers cover a chunk eagerly, before any of it is asked, so that
-the same span from the LLM and the model is one question (the queue merges open proposals of
-one span; a proposal arriving after its span was answered would be asked again).
+Chunks, not the whole pool at once. The chunks were first needed because the all-labels pass
+walked one label over every pool text before the next (no text would have been reviewed for
+every label within a few thousand decisions); the queue now goes text first by itself, so the
+chunks only keep the proposers' work in step with the annotator. Proposers cover a chunk
+eagerly, before any of it is asked, so that the same span from the LLM and the model is one
+question (the queue merges open proposals of one span; a span answered through one source is
+not asked again from another).
 
 Limits of the simulation: every question of a chunk is asked, so the queue's informativeness
 order (model proposals with a score nearest 0.5 first) only reorders questions within a chunk;
