@@ -406,3 +406,29 @@ async def test_start_up_objects_are_frozen_out_of_the_collectors_walks(project: 
         await wait_for_question(pilot)
         assert app._settled_after_fetch
         assert gc.get_freeze_count() > 0
+
+
+def test_keys_in_force_drop_defaults_a_remap_took() -> None:
+    from nerloop.tui.keymap import ANNOTATE, keys_in_force
+
+    force = keys_in_force(ANNOTATE, {"annotate.accept": "a,y"})
+    assert force["annotate.accept"] == ["a", "y"]
+    assert force["annotate.accept_text"] == []  # its only key went to accept
+    assert force["annotate.reject"] == ["n"]
+    assert keys_in_force(ANNOTATE, {})["annotate.accept_text"] == ["a"]
+
+
+async def test_a_remap_that_leaves_a_binding_keyless_is_said(project: Project) -> None:
+    price_project(project)
+    keymap = {"annotate.accept": "a"}
+    project.settings = project.settings.model_copy(update={"keymap": keymap})
+    app = app_for(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_question(pilot)
+        assert app.keyless_bindings() == ["annotate.accept_text"]
+        assert any("annotate.accept_text" in str(n.message) for n in app._notifications)
+        keys = {row[2]: row[0] for _, rows in app.help_groups() for row in rows}
+        assert keys["annotate.accept"] == "a" and keys["annotate.accept_text"] == "(none)"
+        first = current_id(app)
+        await pilot.press("a")
+        assert live_answers(project) == [(first, "accept")]  # one question, not the text

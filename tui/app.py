@@ -171,8 +171,21 @@ class NerloopApp(App[None]):
     def on_mount(self) -> None:
         unknown = sorted(set(self.project.settings.keymap) - keymap.BINDING_IDS)
         if unknown:
-            self.notify(f"Unknown key binding ids in [keymap]: {', '.join(unknown)}", timeout=8)
+            self.notify(
+                f"Unknown key binding ids in [keymap]: {', '.join(unknown)}",
+                timeout=8,
+                markup=False,
+            )
         self.set_keymap(self.project.settings.keymap)
+        keyless = self.keyless_bindings()
+        if keyless:
+            self.notify(
+                f"[keymap] gave away every key of {', '.join(keyless)}: give "
+                f"{'it' if len(keyless) == 1 else 'them'} a key of its own in nerloop.toml.",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
         self.query_one(AnnotatePane).focus()
         settle_garbage_collector()
 
@@ -202,18 +215,21 @@ class NerloopApp(App[None]):
             self.project.store.clear_coverage(label.name, "rule")
             self.queue.forget_coverage(label.name, "rule")
 
+    HELP_GROUPS = (
+        ("Anywhere", keymap.APP),
+        ("Annotate", keymap.ANNOTATE),
+        ("Taxonomy", keymap.TAXONOMY),
+        ("Gold", keymap.GOLD),
+        ("Compare", keymap.COMPARE),
+    )
+
     def help_groups(self) -> list[tuple[str, list[tuple[str, str, str]]]]:
-        """The help screen's rows: keys in force (after [keymap]), description, binding id."""
+        """The help screen's rows: keys in force (after [keymap]), description, binding id.
+        A binding whose keys a remap gave to another shows "(none)"."""
         remap = self.project.settings.keymap
-        groups = [
-            ("Anywhere", keymap.APP),
-            ("Annotate", keymap.ANNOTATE),
-            ("Taxonomy", keymap.TAXONOMY),
-            ("Gold", keymap.GOLD),
-            ("Compare", keymap.COMPARE),
-        ]
         out: list[tuple[str, list[tuple[str, str, str]]]] = []
-        for title, bindings in groups:
+        for title, bindings in self.HELP_GROUPS:
+            force = keymap.keys_in_force(bindings, remap)
             rows: list[tuple[str, str, str]] = []
             for b in bindings:
                 if (
@@ -222,11 +238,26 @@ class NerloopApp(App[None]):
                     or (b.id.startswith("gold.tag") and b.id != "gold.tag1")
                 ):
                     continue
-                keys = remap.get(b.id, b.key)
-                shown = b.key_display if b.id not in remap and b.key_display else keys
+                keys = force[b.id]
+                if not keys:
+                    shown = "(none)"
+                elif b.id not in remap and b.key_display and keys == b.key.split(","):
+                    shown = b.key_display
+                else:
+                    shown = ",".join(keys)
                 rows.append((shown, b.description, b.id))
             out.append((title, rows))
         return out
+
+    def keyless_bindings(self) -> list[str]:
+        """Binding ids that [keymap] left without a key (a remap took all of theirs)."""
+        remap = self.project.settings.keymap
+        return [
+            binding_id
+            for _, bindings in self.HELP_GROUPS
+            for binding_id, keys in keymap.keys_in_force(bindings, remap).items()
+            if not keys
+        ]
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_groups()))

@@ -125,3 +125,22 @@ HELP_NOTES = {
     "compare.same": "blind A/B: A and B are as good as each other",
     "compare.label": "choose the label to compare, or all labels",
 }
+
+
+def keys_in_force(bindings: list[BindingType], remap: dict[str, str]) -> dict[str, list[str]]:
+    """Binding id -> the keys that trigger it after `remap` ([keymap] in nerloop.toml).
+
+    A remapped binding has the keys the user gave it. A binding left alone keeps its default
+    keys except those a remap in the same group gave to another binding: Textual then drops
+    the clashing default binding, so it may end with no key at all (an empty list).
+    """
+    ids = [b for b in bindings if isinstance(b, Binding) and b.id is not None]
+    taken = {k.strip() for b in ids if b.id in remap for k in remap[b.id].split(",") if k.strip()}
+    out: dict[str, list[str]] = {}
+    for b in ids:
+        assert b.id is not None
+        if b.id in remap:
+            out[b.id] = [k.strip() for k in remap[b.id].split(",") if k.strip()]
+        else:
+            out[b.id] = [k.strip() for k in b.key.split(",") if k.strip() not in taken]
+    return out
