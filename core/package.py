@@ -73,6 +73,12 @@ def build_pipeline(project: Project, model_path: str | Path | None = None) -> La
     }
     if "progress" in nlp.config["paths"]:
         nlp.config["paths"]["progress"] = None
+    # A model trained from pretrained tok2vec weights names their file in this project; its
+    # own weights already hold what it learnt from them, and retraining elsewhere must not
+    # look for the file.
+    for section in ("paths", "initialize"):
+        if nlp.config[section].get("init_tok2vec") is not None:
+            nlp.config[section]["init_tok2vec"] = None
     return nlp
 
 

@@ -112,3 +112,34 @@ def test_failed_and_cancelled() -> None:
 def test_heartbeats_and_unknown_events_have_no_line(event: dict[str, Any]) -> None:
     assert event_line(event) is None
     assert event_line(event, aligned=True) is None
+
+
+def test_data_says_where_the_tok2vec_started() -> None:
+    used = {"setting": "latest", "pretrain_run": 3, "texts": 900}
+    event = {**DATA, "counts": {**DATA["counts"], "tok2vec": used}}
+    assert str(event_line(event)).endswith("; tok2vec from pretraining run 3")
+    none_yet = {"setting": "latest", "pretrain_run": None, "note": "no pretrained tok2vec yet"}
+    event = {**DATA, "counts": {**DATA["counts"], "tok2vec": none_yet}}
+    assert str(event_line(event)).endswith("; tok2vec from scratch: no pretrained tok2vec yet")
+    off = {"setting": "off", "pretrain_run": None}
+    event = {**DATA, "counts": {**DATA["counts"], "tok2vec": off}}
+    assert event_line(event) == event_line(DATA)
+
+
+def test_pretraining_events() -> None:
+    texts = {"event": "texts", "counts": {"texts": 2000, "pool_texts": 9732, "epochs": 10}}
+    assert event_line(texts) == "texts: 2,000 of the pool's 9,732, 10 epochs"
+    epoch = {
+        "event": "epoch",
+        "epoch": 2,
+        "epochs": 10,
+        "loss_per_word": 3.17812,
+        "words": 99591,
+        "seconds": 32.71,
+    }
+    assert event_line(epoch) == "epoch 2/10: loss 3.178 a word, 99,591 words, 32.7 s"
+    assert event_line(epoch, aligned=True) == (
+        "epoch   2/10: loss   3.178 a word,    99,591 words,    32.7 s"
+    )
+    done = {"event": "done", "weights_path": "p/models/pretrain-1/tok2vec.bin", "losses": [1.0]}
+    assert event_line(done) == "done: p/models/pretrain-1/tok2vec.bin"

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 import spacy
-from conftest import TAXONOMY
-from training_fixtures import Sample, add_answered, add_gold, samples
+from training_fixtures import Sample, add_answered, add_gold, leftovers, new_project, samples
 
 from nerloop.core.evaluate import evaluate_project, learning_curve, predict, score_spans
 from nerloop.core.project import Project
@@ -29,18 +28,6 @@ from nerloop.core.training.runner import (
 )
 
 STEPS = 60
-
-
-def new_project(root: Path) -> Project:
-    root.mkdir(parents=True, exist_ok=True)
-    tax = root / "taxonomy-src.toml"
-    tax.write_text(TAXONOMY, "utf-8")
-    return Project.init(root / "proj", tax)
-
-
-def leftovers(project: Project) -> list[str]:
-    models = project.path / "models"
-    return sorted(p.name for p in models.iterdir()) if models.exists() else []
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from pathlib import Path
+
+from conftest import TAXONOMY
 
 from nerloop.core.project import Project
 from nerloop.core.records import NewProposal, Span
@@ -40,6 +43,20 @@ TEMPLATES = [
     "{c} cif {l} {v} {p}",
     "{v} {p} {c} ex works {l} {m}",
 ]
+
+
+def new_project(root: Path) -> Project:
+    """A project with conftest's taxonomy in `root`/proj."""
+    root.mkdir(parents=True, exist_ok=True)
+    tax = root / "taxonomy-src.toml"
+    tax.write_text(TAXONOMY, "utf-8")
+    return Project.init(root / "proj", tax)
+
+
+def leftovers(project: Project) -> list[str]:
+    """What is in the project's models folder (models, weights, temporary folders)."""
+    models = project.path / "models"
+    return sorted(p.name for p in models.iterdir()) if models.exists() else []
 
 
 @dataclass

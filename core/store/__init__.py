@@ -21,7 +21,7 @@ from nerloop.core.store.gold import GoldMixin
 from nerloop.core.store.ingest import IngestMixin
 from nerloop.core.store.llm import LLMMixin
 from nerloop.core.store.queue import QueueMixin
-from nerloop.core.store.runs import RunsMixin
+from nerloop.core.store.runs import PretrainRunsMixin, RunsMixin
 from nerloop.core.store.stats import StatsMixin
 from nerloop.core.store.taxonomy import TaxonomyMixin
 from nerloop.core.store.texts import TextsMixin
@@ -30,6 +30,7 @@ from nerloop.core.store.texts import TextsMixin
 class Store(
     BlindABMixin,
     RunsMixin,
+    PretrainRunsMixin,
     LLMMixin,
     ABStatsMixin,
     EmbeddingsMixin,

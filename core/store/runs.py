@@ -1,5 +1,10 @@
-"""Training runs (one row a run: config, data counts, scores, log, model path, status) and the
-reads that turn the answers into training data."""
+"""Training runs (one row a run: config, data counts, scores, log, model path, status),
+tok2vec pretraining runs (weights path, config, texts, loss per epoch), and the reads that turn
+the answers into training data.
+
+Both kinds of run have the same life: created `running` (one at a time of each kind), updated
+by their worker process, closed once as done, failed or cancelled; the helpers below are that
+life, shared."""
 
 from __future__ import annotations
 
@@ -27,7 +32,70 @@ def _run_row(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class RunsMixin(StoreBase):
+def _pretrain_row(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    out["counts"] = json.loads(out["counts"] or "{}")
+    out["losses"] = json.loads(out["losses"] or "[]")
+    return out
+
+
+# The tables below are constants of this module, never user input, so they may be formatted
+# into the SQL.
+_RUN_NOUN = {"runs": "run", "pretrain_runs": "pretraining run"}
+_RUN_FIELDS = {
+    "runs": {"pid", "config", "counts", "scores", "log", "model_path"},
+    "pretrain_runs": {"pid", "config", "counts", "losses", "log", "weights_path", "error"},
+}
+
+
+class _RunLife(StoreBase):
+    """Create, update and close a row of a runs table (runs or pretrain_runs)."""
+
+    def _create_running(self, table: str, values: dict[str, Any], exclusive: bool) -> int | None:
+        with self.write():
+            if exclusive and self.scalar(f"SELECT 1 FROM {table} WHERE status = 'running' LIMIT 1"):
+                return None
+            columns = ", ".join(["status", *values])
+            marks = ", ".join(["'running'", *("?" for _ in values)])
+            cur = self.db.conn.execute(
+                f"INSERT INTO {table} ({columns}) VALUES ({marks})",
+                [dumps(v) if isinstance(v, dict | list) else v for v in values.values()],
+            )
+            return int(cur.lastrowid or 0)
+
+    def _update_fields(self, table: str, run_id: int, fields: dict[str, Any]) -> None:
+        unknown = set(fields) - _RUN_FIELDS[table]
+        if unknown:
+            raise ValueError(f"cannot update {table} fields {sorted(unknown)}")
+        if not fields:
+            return
+        values = [dumps(v) if isinstance(v, dict | list) else v for v in fields.values()]
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self.write():
+            self.db.conn.execute(
+                f"UPDATE {table} SET {assignments} WHERE id = ?", [*values, run_id]
+            )
+
+    def _finish_running(
+        self, table: str, run_id: int, status: str, extra: dict[str, Any], fields: dict[str, Any]
+    ) -> bool:
+        with self.write():
+            current = self.scalar(f"SELECT status FROM {table} WHERE id = ?", [run_id])
+            if current is None:
+                raise KeyError(f"no {_RUN_NOUN[table]} {run_id}")
+            if current != "running":
+                return False
+            self._update_fields(table, run_id, fields)
+            sets = "".join(f", {k} = ?" for k in extra)
+            self.db.conn.execute(
+                f"UPDATE {table} SET status = ?{sets}, "
+                "finished = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
+                [status, *extra.values(), run_id],
+            )
+            return True
+
+
+class RunsMixin(_RunLife):
     # -- runs ----------------------------------------------------------------------------------
 
     def create_run(
@@ -41,27 +109,12 @@ class RunsMixin(StoreBase):
         """A new run in status `running`; returns its id (which names models/run-N). With
         `exclusive`, returns None instead when another run is running: checked and inserted in
         one write transaction, so two processes cannot both start one."""
-        with self.write():
-            if exclusive and self.scalar("SELECT 1 FROM runs WHERE status = 'running' LIMIT 1"):
-                return None
-            cur = self.db.conn.execute(
-                "INSERT INTO runs (status, config, counts, purpose) VALUES ('running', ?, ?, ?)",
-                (config, dumps(counts), purpose),
-            )
-            return int(cur.lastrowid or 0)
+        values = {"config": config, "counts": counts, "purpose": purpose}
+        return self._create_running("runs", values, exclusive)
 
     def update_run(self, run_id: int, **fields: Any) -> None:
         """Set some of: pid, config, counts, scores, log, model_path (dicts stored as JSON)."""
-        allowed = {"pid", "config", "counts", "scores", "log", "model_path"}
-        unknown = set(fields) - allowed
-        if unknown:
-            raise ValueError(f"cannot update run fields {sorted(unknown)}")
-        if not fields:
-            return
-        values = [dumps(v) if isinstance(v, dict) else v for v in fields.values()]
-        assignments = ", ".join(f"{k} = ?" for k in fields)
-        with self.write():
-            self.db.conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*values, run_id])
+        self._update_fields("runs", run_id, fields)
 
     def finish_run(
         self,
@@ -73,19 +126,7 @@ class RunsMixin(StoreBase):
     ) -> bool:
         """Close a run that is still running (a no-op on one already finished: a cancel racing a
         finish does not overwrite it). Returns True when this call closed it."""
-        with self.write():
-            current = self.scalar("SELECT status FROM runs WHERE id = ?", [run_id])
-            if current is None:
-                raise KeyError(f"no run {run_id}")
-            if current != "running":
-                return False
-            self.update_run(run_id, **fields)
-            self.db.conn.execute(
-                "UPDATE runs SET status = ?, promoted = ?, "
-                "finished = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
-                (status, int(promoted), run_id),
-            )
-            return True
+        return self._finish_running("runs", run_id, status, {"promoted": int(promoted)}, fields)
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         rows = self.query("SELECT * FROM runs WHERE id = ?", [run_id])
@@ -162,3 +203,42 @@ class RunsMixin(StoreBase):
             " SELECT DISTINCT p.text_id FROM live l JOIN proposals p ON p.id = l.proposal_id)"
         ).fetchall()
         return {(int(r[0]), str(r[1]), str(r[2])) for r in rows}
+
+
+class PretrainRunsMixin(_RunLife):
+    """tok2vec pretraining runs (core/training/pretrain.py): one runs at a time, and training
+    uses the weights of the latest that finished (Settings.pretrained_tok2vec)."""
+
+    def create_pretrain_run(self, *, counts: dict[str, Any]) -> int | None:
+        """A new pretraining run in status `running`, or None when another one is running
+        (checked and inserted in one write transaction)."""
+        return self._create_running("pretrain_runs", {"counts": counts}, exclusive=True)
+
+    def update_pretrain_run(self, run_id: int, **fields: Any) -> None:
+        """Set some of: pid, config, counts, losses, log, weights_path, error."""
+        self._update_fields("pretrain_runs", run_id, fields)
+
+    def finish_pretrain_run(self, run_id: int, status: RunStatus, **fields: Any) -> bool:
+        """Close a pretraining run that is still running (a no-op on one already finished);
+        True when this call closed it."""
+        return self._finish_running("pretrain_runs", run_id, status, {}, fields)
+
+    def get_pretrain_run(self, run_id: int) -> dict[str, Any]:
+        rows = self.query("SELECT * FROM pretrain_runs WHERE id = ?", [run_id])
+        if not rows:
+            raise KeyError(f"no pretraining run {run_id}")
+        return _pretrain_row(rows[0])
+
+    def running_pretrain_runs(self) -> list[dict[str, Any]]:
+        return [
+            _pretrain_row(r)
+            for r in self.query("SELECT * FROM pretrain_runs WHERE status = 'running' ORDER BY id")
+        ]
+
+    def latest_pretrain_run(self) -> dict[str, Any] | None:
+        """The latest pretraining run that finished with weights, or None."""
+        rows = self.query(
+            "SELECT * FROM pretrain_runs WHERE status = 'done' AND weights_path IS NOT NULL"
+            " ORDER BY id DESC LIMIT 1"
+        )
+        return _pretrain_row(rows[0]) if rows else None

@@ -234,6 +234,31 @@ def m0004_ab_answers(db: Database) -> None:
     )
 
 
+@migrations(name="0005_pretrain_runs")
+def m0005_pretrain_runs(db: Database) -> None:
+    db.executescript(
+        """
+        -- tok2vec pretraining runs (`nerloop pretrain`): a table of their own, not rows of
+        -- runs, so that pretraining on a large pool never blocks (re)training, and the runs
+        -- table stays one row a model. losses is the loss of each epoch, in order.
+        CREATE TABLE pretrain_runs (
+            id INTEGER PRIMARY KEY,
+            status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'cancelled')),
+            weights_path TEXT,
+            config TEXT NOT NULL DEFAULT '',
+            counts TEXT NOT NULL DEFAULT '{}',
+            losses TEXT NOT NULL DEFAULT '[]',
+            error TEXT,
+            log TEXT NOT NULL DEFAULT '',
+            pid INTEGER,
+            started TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+            finished TEXT
+        );
+        CREATE INDEX pretrain_runs_status ON pretrain_runs (status, id);
+        """
+    )
+
+
 def latest_version() -> int:
     """The schema version this code writes: the number of migrations it knows."""
     return len(migrations._migrations)

@@ -8,6 +8,10 @@
 
 A TrainingRun never uses the project's Store connection (SQLite connections belong to the
 thread that opened them, and the UI iterates events in a worker thread): it opens its own.
+
+The process machinery (spawn a worker with its temporary folder, follow its JSON lines, cancel
+it, reap it when it died) is `WorkerRun`, `spawn_worker` and `reap_stale`; tok2vec pretraining
+(pretrain.py) runs through the same pieces.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from nerloop.core.config import PretrainedChoice
 from nerloop.core.project import DB_FILE, Project
 from nerloop.core.store import Store
-from nerloop.core.store.runs import RunPurpose
+from nerloop.core.store.runs import RunPurpose, RunStatus
 from nerloop.core.training.data import Policy
 from nerloop.core.training.worker import EXIT_CANCELLED
 
@@ -61,11 +66,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def reap_stale_runs(store: Store, project_path: Path) -> list[int]:
-    """Mark runs whose process is gone as failed and remove their temporary folders."""
+def reap_stale(
+    running: list[dict[str, Any]], fail: Callable[[int], bool], tmp_for: Callable[[int], Path]
+) -> list[int]:
+    """Of the `running` rows, those whose process is gone: closed as failed with `fail` (True
+    when it closed the row), their temporary folders (`tmp_for`) removed; returns their ids."""
     reaped = []
     now = datetime.now(UTC)
-    for run in store.running_runs():
+    for run in running:
         pid = run.get("pid")
         if pid is None:
             started = datetime.fromisoformat(run["started"].replace("Z", "+00:00"))
@@ -73,14 +81,32 @@ def reap_stale_runs(store: Store, project_path: Path) -> list[int]:
                 continue
         elif _alive(int(pid)):
             continue
-        if store.finish_run(run["id"], "failed", scores={"error": "the training process died"}):
+        if fail(run["id"]):
             reaped.append(run["id"])
-        shutil.rmtree(tmp_dir(project_path, run["id"]), ignore_errors=True)
+        shutil.rmtree(tmp_for(run["id"]), ignore_errors=True)
     return reaped
 
 
-class TrainingRun:
-    """A training process and its progress stream."""
+def reap_stale_runs(store: Store, project_path: Path) -> list[int]:
+    """Mark training runs whose process is gone as failed and remove their temporary folders."""
+    return reap_stale(
+        store.running_runs(),
+        lambda run_id: store.finish_run(
+            run_id, "failed", scores={"error": "the training process died"}
+        ),
+        lambda run_id: tmp_dir(project_path, run_id),
+    )
+
+
+class WorkerRun:
+    """A worker process (training or pretraining) and its progress stream.
+
+    A subclass says how its kind of run is recorded (`_record`, `result`) and where its
+    temporary folder is (`tmp`).
+    """
+
+    what = "worker"
+    """What the process does, for messages ("the training process exited with code 1")."""
 
     def __init__(
         self,
@@ -98,6 +124,21 @@ class TrainingRun:
         self._buffer = ""
         self._terminal: dict[str, Any] | None = None
         self._lock = threading.Lock()
+
+    @property
+    def tmp(self) -> Path:
+        raise NotImplementedError
+
+    def _record(self, store: Store, status: RunStatus, error: str | None, log: str) -> None:
+        """Close the run's row (a no-op when the worker closed it already)."""
+        raise NotImplementedError
+
+    def result(self) -> dict[str, Any]:
+        """The run's row as stored now."""
+        raise NotImplementedError
+
+    def _store(self) -> Store:
+        return Store(self.project_path / DB_FILE)
 
     @property
     def running(self) -> bool:
@@ -157,18 +198,18 @@ class TrainingRun:
         tail = self._worker_log.read()[-2000:]
         status = "cancelled" if code in (EXIT_CANCELLED, -signal.SIGTERM, -signal.SIGKILL) else None
         with self._lock:
-            store = Store(self.project_path / DB_FILE)
+            store = self._store()
             try:
                 if status == "cancelled":
-                    store.finish_run(self.run_id, "cancelled")
+                    self._record(store, "cancelled", None, "")
                     event: dict[str, Any] = {"event": "cancelled", "run": self.run_id}
                 else:
-                    error = f"the training process exited with code {code}: {tail.strip()}"
-                    store.finish_run(self.run_id, "failed", scores={"error": error}, log=tail)
+                    error = f"the {self.what} process exited with code {code}: {tail.strip()}"
+                    self._record(store, "failed", error, tail)
                     event = {"event": "failed", "run": self.run_id, "error": error}
             finally:
                 store.close()
-        shutil.rmtree(tmp_dir(self.project_path, self.run_id), ignore_errors=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
         self._terminal = event
         return event
 
@@ -193,24 +234,91 @@ class TrainingRun:
                 self.process.wait()
         self.process.wait()
         with self._lock:
-            store = Store(self.project_path / DB_FILE)
+            store = self._store()
             try:
-                store.finish_run(self.run_id, "cancelled")  # no-op if the worker recorded it
+                self._record(store, "cancelled", None, "")  # no-op if the worker recorded it
             finally:
                 store.close()
-        shutil.rmtree(tmp_dir(self.project_path, self.run_id), ignore_errors=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def close(self) -> None:
+        self._progress.close()
+        self._worker_log.close()
+
+
+class TrainingRun(WorkerRun):
+    """A training process and its progress stream."""
+
+    what = "training"
+
+    @property
+    def tmp(self) -> Path:
+        return tmp_dir(self.project_path, self.run_id)
+
+    def _record(self, store: Store, status: RunStatus, error: str | None, log: str) -> None:
+        if error is None:
+            store.finish_run(self.run_id, status)
+        else:
+            store.finish_run(self.run_id, status, scores={"error": error}, log=log)
 
     def result(self) -> dict[str, Any]:
         """The run's row as stored now (status, counts, scores, model_path, log, promoted)."""
-        store = Store(self.project_path / DB_FILE)
+        store = self._store()
         try:
             return store.get_run(self.run_id)
         finally:
             store.close()
 
-    def close(self) -> None:
-        self._progress.close()
-        self._worker_log.close()
+
+def spawn_worker(
+    module: str, project_path: Path, run_id: int, tmp: Path, args: list[str], nice: int
+) -> tuple[subprocess.Popen[bytes], IO[str], IO[str]]:
+    """Start `python -m module` with its temporary folder `tmp` (created here; it must not
+    exist) and its progress file in it; returns the process, the progress file open for
+    reading and the worker's log. The worker gets --project, --run, --tmp, --progress and
+    --nice, then `args`. On an error the caller records the run and removes `tmp`."""
+    tmp.mkdir(parents=True, exist_ok=False)
+    progress_path = tmp / "progress.jsonl"
+    progress_path.touch()
+    # Opened before the worker starts: the worker deletes its folder when it finishes, and an
+    # open file stays readable after that.
+    progress = open(progress_path, encoding="utf-8")  # noqa: SIM115 (closed by close())
+    worker_log = open(tmp / "worker.log", "w+", encoding="utf-8")  # noqa: SIM115
+    # One BLAS thread: the model's matrices are small, and threads only add contention on a
+    # machine shared with annotators (bench/model.py measures the same setting).
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            module,
+            "--project",
+            str(project_path.resolve()),
+            "--run",
+            str(run_id),
+            "--tmp",
+            str(tmp.resolve()),
+            "--progress",
+            str(progress_path.resolve()),
+            "--nice",
+            str(nice),
+            *args,
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        # Its own session: a Ctrl-C meant for the app does not kill the worker half-way;
+        # cancelling is explicit (WorkerRun.cancel).
+        start_new_session=True,
+    )
+    return process, progress, worker_log
 
 
 def start_training(
@@ -221,8 +329,11 @@ def start_training(
     fraction: float = 1.0,
     purpose: RunPurpose = "train",
     nice: int = 5,
+    pretrained: PretrainedChoice | None = None,
 ) -> TrainingRun:
-    """Start a training run in a new process and return at once.
+    """Start a training run in a new process and return at once. `pretrained` says whether
+    the ner starts from the latest pretrained tok2vec weights ("latest") or from scratch
+    ("off"); by default the pretrained_tok2vec setting decides.
 
     Raises TrainingBusyError when another run of the project is in progress.
     """
@@ -230,6 +341,7 @@ def start_training(
     reap_stale_runs(store, project.path)
     steps = project.settings.train_max_steps if max_steps is None else max_steps
     chosen: Policy = policy or project.settings.policy
+    tok2vec: PretrainedChoice = pretrained or project.settings.pretrained_tok2vec
     run_id = store.create_run(
         config="",
         counts={"policy": chosen, "max_steps": steps, "fraction": fraction},
@@ -243,35 +355,12 @@ def start_training(
         )
     tmp = tmp_dir(project.path, run_id)
     try:
-        tmp.mkdir(parents=True, exist_ok=False)
-        progress_path = tmp / "progress.jsonl"
-        progress_path.touch()
-        # Opened before the worker starts: the worker deletes its folder when it finishes, and
-        # an open file stays readable after that.
-        progress = open(progress_path, encoding="utf-8")  # noqa: SIM115 (closed by close())
-        worker_log = open(tmp / "worker.log", "w+", encoding="utf-8")  # noqa: SIM115
-        # One BLAS thread: the model's matrices are small, and threads only add contention on a
-        # machine shared with annotators (bench/model.py measures the same setting).
-        env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
-            "OMP_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-        }
-        process = subprocess.Popen(
+        process, progress, worker_log = spawn_worker(
+            "nerloop.core.training.worker",
+            project.path,
+            run_id,
+            tmp,
             [
-                sys.executable,
-                "-m",
-                "nerloop.core.training.worker",
-                "--project",
-                str(project.path.resolve()),
-                "--run",
-                str(run_id),
-                "--tmp",
-                str(tmp.resolve()),
-                "--progress",
-                str(progress_path.resolve()),
                 "--max-steps",
                 str(steps),
                 "--policy",
@@ -280,16 +369,10 @@ def start_training(
                 str(fraction),
                 "--purpose",
                 purpose,
-                "--nice",
-                str(nice),
+                "--pretrained",
+                tok2vec,
             ],
-            stdin=subprocess.DEVNULL,
-            stdout=worker_log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            # Its own session: a Ctrl-C meant for the app does not kill training half-way;
-            # cancelling is explicit (TrainingRun.cancel).
-            start_new_session=True,
+            nice,
         )
     except BaseException as exc:
         store.finish_run(run_id, "failed", scores={"error": f"could not start: {exc}"})
@@ -299,13 +382,8 @@ def start_training(
     return TrainingRun(project.path, run_id, process, progress, worker_log)
 
 
-def train(
-    project: Project,
-    on_event: Callable[[dict[str, Any]], None] | None = None,
-    **options: Any,
-) -> dict[str, Any]:
-    """Train and wait (the command line): returns the run's row. Ctrl-C cancels the run."""
-    run = start_training(project, **options)
+def follow(run: WorkerRun, on_event: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+    """Wait for a run to end, passing its events on; returns its row. Ctrl-C cancels it."""
     try:
         return run.wait(on_event)
     except KeyboardInterrupt:
@@ -313,6 +391,15 @@ def train(
         raise
     finally:
         run.close()
+
+
+def train(
+    project: Project,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Train and wait (the command line): returns the run's row. Ctrl-C cancels the run."""
+    return follow(start_training(project, **options), on_event)
 
 
 def maybe_retrain(project: Project) -> TrainingRun | None:

@@ -1,9 +1,11 @@
 """The training process: `python -m nerloop.core.training.worker ...` (started by runner.py).
 
 It builds the training data from the answers, trains spaCy from the shipped config with the
-progress logger, scores the best model on gold, and only then moves it into place with one
-rename (<project>/models/.run-N.tmp/output/model-best -> <project>/models/run-N), so a model
-folder is never half-written. A SIGTERM (cancel) or an error at any point before the rename
+progress logger (the ner's tok2vec starting from the latest pretrained weights with
+--pretrained latest, when there are usable ones: pretrain.py), scores the best model on gold,
+and only then moves it into place with one rename
+(<project>/models/.run-N.tmp/output/model-best -> <project>/models/run-N), so a model folder
+is never half-written. A SIGTERM (cancel) or an error at any point before the rename
 removes the temporary folder and records the run as cancelled or failed.
 
 The worker finishes its own run row, so a run completes even if the app that started it exits.
@@ -19,9 +21,14 @@ import shutil
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nerloop.core.store import Store
+    from nerloop.core.store.runs import RunStatus
 
 EXIT_CANCELLED = 3
 
@@ -35,29 +42,45 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Cancelled()
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="nerloop.core.training.worker")
+def worker_parser(prog: str) -> argparse.ArgumentParser:
+    """The arguments every worker gets from runner.spawn_worker."""
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--project", type=Path, required=True)
     parser.add_argument("--run", type=int, required=True)
     parser.add_argument("--tmp", type=Path, required=True)
     parser.add_argument("--progress", type=Path, required=True)
+    parser.add_argument("--nice", type=int, default=5)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = worker_parser("nerloop.core.training.worker")
     parser.add_argument("--max-steps", type=int, required=True)
     parser.add_argument("--policy", choices=("missing", "complete"), required=True)
     parser.add_argument("--fraction", type=float, default=1.0)
     parser.add_argument("--purpose", choices=("train", "retrain", "curve"), default="train")
-    parser.add_argument("--nice", type=int, default=5)
+    parser.add_argument("--pretrained", choices=("latest", "off"), default="off")
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
+Record = Callable[["Store", "RunStatus", "str | None", str], None]
+"""Closes a worker's run row: (store, status, error or None, log)."""
+
+
+def supervise(
+    args: argparse.Namespace, body: Callable[[Any], dict[str, Any]], record: Record
+) -> int:
+    """Run a worker's `body(project)` and account for how it ends: done (its result goes out as
+    the done event), cancelled by SIGTERM or failed (recorded with `record`, with the progress
+    log and, for a failure, the traceback). The temporary folder is removed in every case.
+    Returns the process's exit code."""
     # Imported here, not at the top: the parent process imports this module (for its exit
     # codes) and must not pay for spaCy, which the logger registers with.
     from nerloop.core.training.logger import append_event
 
-    args = parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
     if args.nice:
-        # Training shares the machine with annotators' sessions: it yields the CPU to them.
+        # Workers share the machine with annotators' sessions: they yield the CPU to them.
         with contextlib.suppress(OSError):
             os.nice(args.nice)
     from nerloop.core.project import Project
@@ -65,22 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     project = Project.open(args.project)
     store = project.store
     try:
-        result = _run(project, args)
+        result = body(project)
     except Cancelled:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        store.finish_run(args.run, "cancelled", log=_read_log(args.progress))
+        record(store, "cancelled", None, read_log(args.progress))
         append_event(args.progress, {"event": "cancelled", "run": args.run})
         shutil.rmtree(args.tmp, ignore_errors=True)
         return EXIT_CANCELLED
     except BaseException as exc:  # a failed run is recorded whatever went wrong
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         error = _error_message(exc)
-        store.finish_run(
-            args.run,
-            "failed",
-            log=_read_log(args.progress) + "\n" + traceback.format_exc(),
-            scores={"error": error},
-        )
+        record(store, "failed", error, read_log(args.progress) + "\n" + traceback.format_exc())
         append_event(args.progress, {"event": "failed", "run": args.run, "error": error})
         shutil.rmtree(args.tmp, ignore_errors=True)
         return 1
@@ -91,6 +109,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def record(store: Store, status: RunStatus, error: str | None, log: str) -> None:
+        if error is None:
+            store.finish_run(args.run, status, log=log)
+        else:
+            store.finish_run(args.run, status, log=log, scores={"error": error})
+
+    return supervise(args, lambda project: _run(project, args), record)
+
+
 def _error_message(exc: BaseException) -> str:
     from nerloop.core.training.data import TrainingDataError
 
@@ -99,7 +129,7 @@ def _error_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _read_log(path: Path) -> str:
+def read_log(path: Path) -> str:
     try:
         return path.read_text("utf-8")
     except OSError:
@@ -112,14 +142,24 @@ def _run(project: Any, args: argparse.Namespace) -> dict[str, Any]:
     from spacy.training.loop import train as spacy_train
 
     from nerloop.core.evaluate import evaluate_ner
-    from nerloop.core.training.config import load_run_config, run_overrides
+    from nerloop.core.training.config import (
+        load_run_config,
+        run_overrides,
+        with_pretraining_block,
+    )
     from nerloop.core.training.data import annotation_doc, build_training_data, write_docbin
     from nerloop.core.training.logger import append_event
     from nerloop.core.training.promote import should_promote
 
     store = project.store
     data = build_training_data(store, project.taxonomy, args.policy, fraction=args.fraction)
-    counts = {**data.counts(), "fraction": args.fraction, "max_steps": args.max_steps}
+    tok2vec, weights = _pretrained(project, args.pretrained)
+    counts = {
+        **data.counts(),
+        "fraction": args.fraction,
+        "max_steps": args.max_steps,
+        "tok2vec": tok2vec,
+    }
     append_event(args.progress, {"event": "data", "run": args.run, "counts": counts})
     blank = spacy.blank(project.taxonomy.lang)
     train_path, dev_path = args.tmp / "train.spacy", args.tmp / "dev.spacy"
@@ -131,8 +171,11 @@ def _run(project: Any, args: argparse.Namespace) -> dict[str, Any]:
         dev=dev_path,
         progress=args.progress,
         max_steps=args.max_steps,
+        init_tok2vec=weights,
     )
     config = load_run_config(overrides)
+    if weights is not None:
+        with_pretraining_block(config)
     store.update_run(args.run, counts=counts, config=config.to_str())
 
     output = args.tmp / "output"
@@ -165,9 +208,29 @@ def _run(project: Any, args: argparse.Namespace) -> dict[str, Any]:
         promoted=promoted,
         model_path=model_path,
         scores=scores,
-        log=_read_log(args.progress),
+        log=read_log(args.progress),
     )
     return {"model_path": model_path, "promoted": promoted, "scores": scores, "counts": counts}
+
+
+def _pretrained(project: Any, choice: str) -> tuple[dict[str, Any], Path | None]:
+    """What the run's counts say about its tok2vec, and the weights to start from (None: from
+    scratch)."""
+    if choice == "off":
+        return {"setting": "off", "pretrain_run": None}, None
+    from nerloop.core.training.pretrain import usable_weights
+
+    row, why_not = usable_weights(project)
+    if row is None:
+        return {"setting": choice, "pretrain_run": None, "note": why_not}, None
+    info = {
+        "setting": choice,
+        "pretrain_run": row["id"],
+        "weights_path": row["weights_path"],
+        "texts": row["counts"].get("texts"),
+        "epochs": row["counts"].get("epochs"),
+    }
+    return info, Path(row["weights_path"])
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ COMMAND_MODULES = {
     "init": "project_cmds",
     "llm-switch": "abtest_cmds",
     "package": "train_cmds",
+    "pretrain": "train_cmds",
     "propose": "llm_cmds",
     "stats": "project_cmds",
     "taxonomy": "project_cmds",

@@ -1,21 +1,53 @@
-"""`nerloop train`, `nerloop evaluate` and `nerloop package`."""
+"""`nerloop train`, `nerloop pretrain`, `nerloop evaluate` and `nerloop package`."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from nerloop.core.training.pretrain import DEFAULT_EPOCHS, DEFAULT_MAX_TEXTS
 from nerloop.tui.cli.base import UserError, main, open_project, project_option, user_errors
+
+if TYPE_CHECKING:
+    from nerloop.core.project import Project
 
 EXIT_INTERRUPTED = 130
 
 
 def _pct(value: float | None) -> str:
     return "    -" if value is None else f"{value * 100:5.1f}"
+
+
+def _follow(
+    project: Project, as_json: bool, run: Callable[[Callable[[dict[str, Any]], None]], Any]
+) -> dict[str, Any]:
+    """Run a training or pretraining job to its end, printing its progress lines (not its end:
+    the caller says that once, from the stored row), and close the project. Ctrl-C cancels
+    the run and exits 130; a run that cannot start is a one-line error."""
+    from nerloop.core.training.data import TrainingDataError
+    from nerloop.core.training.event_lines import event_line
+    from nerloop.core.training.pretrain import PretrainBusyError
+    from nerloop.core.training.runner import TERMINAL_EVENTS, TrainingBusyError
+
+    def show(event: dict[str, Any]) -> None:
+        line = None if event.get("event") in TERMINAL_EVENTS else event_line(event, aligned=True)
+        if line is not None and not as_json:
+            click.echo(line)
+
+    try:
+        return dict(run(show))
+    except KeyboardInterrupt:
+        click.echo(event_line({"event": "cancelled"}), err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except (TrainingBusyError, PretrainBusyError, TrainingDataError) as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        project.close()
 
 
 @main.command("train")
@@ -47,27 +79,15 @@ def train_cmd(project_dir: Path, as_json: bool, max_steps: int | None, policy: s
       nerloop train -p heards
       nerloop train -p heards --max-steps 500 --json | jq .scores.gold.overall
     """
-    from nerloop.core.training.data import TrainingDataError
     from nerloop.core.training.event_lines import event_line
-    from nerloop.core.training.runner import TERMINAL_EVENTS, TrainingBusyError, train
+    from nerloop.core.training.runner import train
 
     project = open_project(project_dir)
-
-    def show(event: dict[str, Any]) -> None:
-        # The end of the run is said once, below, from its stored row.
-        line = None if event.get("event") in TERMINAL_EVENTS else event_line(event, aligned=True)
-        if line is not None and not as_json:
-            click.echo(line)
-
-    try:
-        row = train(project, on_event=show, max_steps=max_steps, policy=policy)
-    except KeyboardInterrupt:
-        click.echo(event_line({"event": "cancelled"}), err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except (TrainingBusyError, TrainingDataError) as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        project.close()
+    row = _follow(
+        project,
+        as_json,
+        lambda show: train(project, on_event=show, max_steps=max_steps, policy=policy),
+    )
     summary = {
         k: row[k] for k in ("id", "status", "purpose", "promoted", "model_path", "counts", "scores")
     }
@@ -88,6 +108,64 @@ def train_cmd(project_dir: Path, as_json: bool, max_steps: int | None, policy: s
         gold = row["scores"].get("gold") or {}
         if gold.get("texts"):
             click.echo(_label_table({"model": gold}))
+
+
+@main.command("pretrain")
+@project_option
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=DEFAULT_EPOCHS,
+    show_default=True,
+    help="Passes over the texts; more took longer and paid more (bench/RESULTS.md).",
+)
+@click.option(
+    "--max-texts",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_TEXTS,
+    show_default=True,
+    help="Pretrain on a seeded sample of this many pool texts at most.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON when it ends.")
+@user_errors
+def pretrain_cmd(project_dir: Path, epochs: int, max_texts: int, as_json: bool) -> None:
+    """Pretrain the ner's tok2vec on the pool's raw text, in a separate process.
+
+    spaCy's `pretrain` (characters objective: predict the start and end of each word from its
+    context) reads the pool's texts (answered or not; never the gold texts) and needs no
+    labels. The weights go to PROJECT/models/pretrain-N/tok2vec.bin; with the
+    pretrained_tok2vec setting at "latest" (the default), the next training runs start from
+    them, which pays most while there are few answers. A run reads epochs x the texts' words,
+    about 7,000 words a second of one core. Ctrl-C cancels the run and leaves nothing behind.
+
+    \b
+    Example:
+      nerloop pretrain -p heards
+      nerloop pretrain -p heards --epochs 10 --max-texts 50000
+    """
+    from nerloop.core.training.event_lines import event_line
+    from nerloop.core.training.pretrain import pretrain
+
+    project = open_project(project_dir)
+    setting = project.settings.pretrained_tok2vec
+    row = _follow(
+        project,
+        as_json,
+        lambda show: pretrain(project, on_event=show, epochs=epochs, max_texts=max_texts),
+    )
+    if as_json:
+        keys = ("id", "status", "weights_path", "counts", "losses", "error")
+        click.echo(json.dumps({k: row[k] for k in keys}, indent=2))
+    if row["status"] != "done":
+        outcome = event_line({"event": row["status"], "error": row["error"]})
+        raise UserError(f"pretraining run {row['id']} {outcome or row['status']}")
+    if not as_json:
+        use = (
+            "training starts from these weights (pretrained_tok2vec = latest)"
+            if setting == "latest"
+            else "training does not use them while pretrained_tok2vec = off"
+        )
+        click.echo(f"pretraining run {row['id']} done: {row['weights_path']}; {use}")
 
 
 def _label_table(reports: dict[str, dict[str, Any] | None]) -> str:
