@@ -115,6 +115,27 @@ def generate(project_dir: Path, n: int) -> dict[str, float]:
     return {"texts_s": round(t_texts, 1), "proposals_s": round(t_props, 1)}
 
 
+SETTINGS = """\
+# Written by bench/tui_latency.py: no retraining in the background while it measures, so every
+# run measures the same thing (a retraining process would share the 2 cores with the app).
+retrain_every = 0
+"""
+
+
+def settle_project(project_dir: Path) -> str:
+    """Pin the project's settings (SETTINGS) and say which model is in use: the Annotate tab
+    loads it only when a text needs its proposals, but a project with one is the usual case."""
+    (project_dir / "nerloop.toml").write_text(SETTINGS, "utf-8")
+    conn = sqlite3.connect(project_dir / "nerloop.db")
+    try:
+        row = conn.execute(
+            "SELECT id FROM runs WHERE promoted = 1 ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    finally:
+        conn.close()
+    return f"run-{row[0]}" if row else "none"
+
+
 def answer_rows(db: Path) -> int:
     conn = sqlite3.connect(str(db))
     try:
@@ -292,7 +313,12 @@ def write_results(fig: dict[str, object], command: str) -> None:
         "every figure is what the terminal received: from writing a key's byte to reading back "
         "the bytes that draw the next question, or from starting the command to the first "
         f"question. {first['presses']} presses a pass (y, n, space in turn, "
-        f"{first['think_s']} s after each question appeared).",
+        f"{first['think_s']} s after each question appeared). Model in use: "
+        f"{fig.get('model_in_use', '?')} (loaded only when a text needs its proposals); no "
+        "retraining in the background (`retrain_every = 0`). Python's bytecode cache on, as "
+        "after any first run; the run's first start (which writes the cache when it is "
+        "missing) took "
+        f"{fig.get('first_start_s', '?')} s (all labels).",
         "",
         *table,
         "",
@@ -337,7 +363,14 @@ def main() -> None:
         return
     load = round(os.getloadavg()[0], 1)
     gen = generate(project_dir, args.texts)
-    print(f"project ready: {gen}", flush=True)
+    model = settle_project(project_dir)
+    print(f"project ready: {gen}, model in use: {model}", flush=True)
+    # As an annotator's Python does: modules compiled once and read from __pycache__ after.
+    # (This machine's environment sets PYTHONDONTWRITEBYTECODE, which would make every start
+    # compile nerloop's own modules again: about 0.3 s.) The first start writes the cache and
+    # is reported apart.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    first_start = round(startups(project_dir, None, 1)[0], 3)
     measured = []
     for name in args.passes.split(","):
         label = None if name == "all" else name
@@ -363,6 +396,8 @@ def main() -> None:
         "texts": args.texts,
         "proposals": 2 * args.texts,
         "generate": gen,
+        "model_in_use": model,
+        "first_start_s": first_start,
         "passes": measured,
     }
     OUT.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ answers keep a missing-policy model from tagging everything, background retraini
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -106,6 +107,19 @@ def test_model_proposals_carry_a_confidence(trained: Any) -> None:
     ids = project.store.add_proposals(proposals)
     assert project.store.get_proposal(ids[0]).source == "model"
     assert proposer.propose(stored, "PRICE") == [p for p in proposals if p.label == "PRICE"]
+
+
+def test_model_proposer_reads_its_pipeline_only_when_asked(trained: Any) -> None:
+    # The app makes its proposers before the first question; the model's pipeline is read
+    # when a text needs its proposals, and its labels come from the model's meta.json.
+    project, row, _, heldout = trained
+    proposer = ModelProposer.from_project(project)
+    assert proposer is not None and proposer._nlp is None
+    assert sorted(proposer.labels()) == ["LOCATION", "PRICE"] and proposer._nlp is None
+    meta = Path(row["model_path"]) / "meta.json"
+    assert sorted(json.loads(meta.read_text())["labels"]["ner"]) == ["LOCATION", "PRICE"]
+    stored = [project.store.get_text(project.store.add_text(s.text)[0]) for s in heldout[:3]]
+    assert proposer.propose_all(stored) and proposer._nlp is not None
 
 
 def test_evaluate_project_scores_model_and_rules(trained: Any) -> None:

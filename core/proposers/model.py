@@ -20,6 +20,8 @@ least sure, so the answer teaches it most), see `informativeness`.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
@@ -76,20 +78,48 @@ class ModelProposer:
         beam_width: int = BEAM_WIDTH,
         min_score: float = MIN_SCORE,
     ) -> None:
-        import spacy
-
-        self.nlp = spacy.load(model) if isinstance(model, str | Path) else model
-        # spaCy types get_pipe as a plain callable; the ner has labels and beam_parse.
-        self.ner: Any = cast(Any, self.nlp.get_pipe("ner"))
-        known = list(self.ner.labels)
+        # A model on disk is loaded when it is first asked (`nlp`): the queue makes every
+        # proposer at start-up, and the first questions often come from stored proposals, so
+        # the app's first question does not wait for spaCy to read a pipeline (0.2-0.4 s).
+        self._model = model
+        self._nlp: Language | None = None if isinstance(model, str | Path) else model
+        known = self._known_labels()
         self._labels = [lab for lab in (labels or known) if lab in known]
         self.detail = detail or str(model if isinstance(model, str | Path) else "model")
         self.beam_width = beam_width
         self.min_score = min_score
+
+    def _known_labels(self) -> list[str]:
+        """The ner's labels: from the pipeline's meta.json when it is on disk and says them
+        (spaCy writes them there), else from the loaded ner."""
+        if self._nlp is None:
+            meta = Path(self._model) / "meta.json"  # type: ignore[arg-type]
+            with contextlib.suppress(OSError, ValueError):
+                labels = json.loads(meta.read_text("utf-8")).get("labels", {}).get("ner")
+                if isinstance(labels, list):
+                    return [str(label) for label in labels]
+        return list(self.ner.labels)
+
+    @property
+    def nlp(self) -> Language:
+        """The pipeline, loaded on first use."""
+        if self._nlp is None:
+            import spacy
+
+            self._nlp = spacy.load(self._model)  # type: ignore[arg-type]
+        return self._nlp
+
+    @property
+    def ner(self) -> Any:
+        # spaCy types get_pipe as a plain callable; the ner has labels and beam_parse.
+        return cast(Any, self.nlp.get_pipe("ner"))
+
+    @property
+    def _after(self) -> list[str]:
         # Components before the ner (a shared tok2vec, say) must run first; the ones after it
         # (a ruler) must not, since their output is not the model's.
         names = self.nlp.pipe_names
-        self._after = names[names.index("ner") :]
+        return names[names.index("ner") :]
 
     @classmethod
     def from_project(cls, project: Project) -> ModelProposer | None:

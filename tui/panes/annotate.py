@@ -298,6 +298,10 @@ class AnnotatePane(Vertical, can_focus=True):
             text = shown.task.text.text
             items = " · ".join(f"{q.label} {quoted(text[q.start : q.end])}" for q in rest)
             view.append(f"\n\nAlso held for this text: {items}", style="dim")
+        else:
+            # The same height with the line or without it, so that going from a text's first
+            # question to its last repaints these lines once, without a layout pass.
+            view.append("\n\n")
         return view
 
     def _set(self, selector: str, content: Text | str, *, layout: bool = False) -> None:
@@ -309,7 +313,21 @@ class AnnotatePane(Vertical, can_focus=True):
         if self._shown.get(selector) == content:
             return
         self._shown[selector] = content
-        self.query_one(selector, Static).update(content, layout=layout)
+        static = self.query_one(selector, Static)
+        if layout:
+            # A layout pass paints the widget a second time (about 200 bytes a key over SSH);
+            # it is only needed when the text's height changes.
+            layout = self._height(static, content) != static.size.height
+        static.update(content, layout=layout)
+
+    def _height(self, static: Static, content: Text | str) -> int:
+        """Lines `content` takes in `static` at its current width (0 before the first layout,
+        so the first update always lays out)."""
+        width = static.content_size.width
+        if width <= 0:
+            return -1
+        text = content if isinstance(content, Text) else Text(content)
+        return len(text.wrap(self.app.console, width))
 
 
 def quoted(span: str, limit: int = 40) -> str:
