@@ -82,7 +82,8 @@ class Settings(BaseSettings):
     """API key of the embeddings endpoint (NERLOOP_EMBED_API_KEY); the LLM's key when unset.
     Never stored anywhere."""
     fewshot_k: int = Field(default=3, ge=0, le=20)
-    """Most similar accepted examples put into an LLM prompt; 0 turns few-shot examples off."""
+    """Most similar examples put into an LLM prompt (accepted spans in per-label prompts, complete
+    texts in batch prompts); 0 turns few-shot examples off."""
     fewshot_min_similarity: float = Field(default=0.35, ge=-1.0, le=1.0)
     """Lowest cosine similarity at which an accepted text is used as an example. 0.35 suits the
     local embedder (on MIT Movie 99% of random pairs are below about 0.38 at 128 dimensions and
@@ -104,7 +105,7 @@ class Settings(BaseSettings):
     """Which source's proposals the queue asks first; model proposals are asked most uncertain
     (score nearest 0.5) first."""
     keymap: dict[str, str] = Field(default_factory=dict)
-    """Key remapping for the app: binding id to keys, e.g. {"annotate.accept" = "a"}."""
+    """Key remapping for the app: binding id to keys, e.g. {"annotate.accept" = "y,enter"}."""
 
     # -- Training ------------------------------------------------------------------------------
     policy: Literal["missing", "complete"] = "complete"
