@@ -1,6 +1,6 @@
 """TUI latency: key press to next question, and start-up to the first question, at scale.
 
-    python bench/tui_latency.py [--texts 1000000] [--presses 300] [--passes PRICE,all]
+    python bench/tui_latency.py [--texts 1000000] [--presses 300] [--passes PRICE,all,PRICE+train]
 
 1. Generates (once; reused while the counts match) a project with N texts and 2N proposals:
    per text an LLM proposal of the price and a model proposal of the port with a random score,
@@ -12,6 +12,8 @@
    to the first question's bytes (`--startups` runs); then `--presses` keys (y, n, space in
    turn, `--think` seconds apart), each from writing the key's byte to reading the next
    question's bytes back. CPU per press comes from /proc (all threads, and the event loop's).
+   "PRICE+train" is the PRICE pass again with `nerloop train` running all the while (the 2
+   cores shared with a training process, as when the app retrains in the background).
 3. Times the queue's background fetch in-process, prints the figures, writes
    bench/out/tui_latency.json, and replaces the "TUI latency" section of bench/RESULTS.md.
 
@@ -25,9 +27,12 @@ import json
 import os
 import platform
 import random
+import signal
 import sqlite3
 import statistics
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -250,17 +255,50 @@ def fetch_times(project_dir: Path, label: str | None, fetches: int) -> dict[str,
     }
 
 
+class BackgroundTraining:
+    """`nerloop train` on the project, as the app's retraining would run it (its own process,
+    nice 5), for the length of a pass; cancelled with Ctrl-C afterwards, which leaves no model
+    behind. Its steps are many more than a pass lasts, so it trains the whole time."""
+
+    def __init__(self, project_dir: Path) -> None:
+        script = Path(sys.executable).parent / "nerloop"
+        argv = [str(script), "train", "-p", str(project_dir), "--max-steps", "100000"]
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        assert self.proc.stdout is not None
+        # Wait for its first progress line: the worker is training from then on.
+        for line in self.proc.stdout:
+            if line.startswith("step"):
+                break
+        else:
+            raise SystemExit(f"nerloop train ended before training: exit {self.proc.wait()}")
+        # The rest of its output is not read; a pipe that fills would stall the parent only.
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(timeout=120)
+
+
 def measure(
-    project_dir: Path, presses: int, think: float, label: str | None, runs: int
+    project_dir: Path, presses: int, think: float, label: str | None, runs: int, train: bool
 ) -> dict[str, object]:
-    starts = startups(project_dir, label, runs)
-    out: dict[str, object] = {
-        "label_pass": label or "all labels",
-        "startup_s": [round(x, 3) for x in starts],
-        "startup_median_s": round(statistics.median(starts), 3),
-        "startup_max_s": round(max(starts), 3),
-    }
-    out.update(presses_on_pty(project_dir, label, presses, think))
+    training = BackgroundTraining(project_dir) if train else None
+    out: dict[str, object] = {}
+    try:
+        starts = startups(project_dir, label, runs)
+        out |= {
+            "label_pass": (label or "all labels") + (", training" if train else ""),
+            "startup_s": [round(x, 3) for x in starts],
+            "startup_median_s": round(statistics.median(starts), 3),
+            "startup_max_s": round(max(starts), 3),
+        }
+        out.update(presses_on_pty(project_dir, label, presses, think))
+        out["load_during"] = round(os.getloadavg()[0], 1)
+    finally:
+        if training is not None:
+            out["training_exit"] = training.stop()
     out.update(fetch_times(project_dir, label, 20))
     return out
 
@@ -281,6 +319,7 @@ def write_results(fig: dict[str, object], command: str) -> None:
         ("bytes written to the terminal per key press, median", "bytes_per_press_median", "", ""),
         ("presses that showed 'Fetching' (buffer ran dry)", "waits", "", "0"),
         ("answers committed / keys pressed", "answers_in_db", "", ""),
+        ("1-minute load average after the presses", "load_during", "", ""),
         ("background fetch (claim + lease 8 tasks), median", "fetch_ms_median", " ms", ""),
         ("background fetch, max", "fetch_ms_max", " ms", ""),
     ]
@@ -288,7 +327,7 @@ def write_results(fig: dict[str, object], command: str) -> None:
     for title, key, unit, target in rows:
         cells = []
         for p in passes:
-            value = p[key]
+            value = p.get(key, "–")
             if key == "startup_median_s":
                 value = f"{value}{unit} ({len(p['startup_s'])})"
             elif key == "answers_in_db":
@@ -318,7 +357,9 @@ def write_results(fig: dict[str, object], command: str) -> None:
         "retraining in the background (`retrain_every = 0`). Python's bytecode cache on, as "
         "after any first run; the run's first start (which writes the cache when it is "
         "missing) took "
-        f"{fig.get('first_start_s', '?')} s (all labels).",
+        f"{fig.get('first_start_s', '?')} s (all labels). A pass marked training ran with "
+        "`nerloop train` (a separate process at nice 5, as the app's retraining) training from "
+        "before its first start-up to after its last key, then cancelled.",
         "",
         *table,
         "",
@@ -346,7 +387,9 @@ def main() -> None:
         "--think", type=float, default=0.2, help="seconds between an answer and the next key"
     )
     parser.add_argument(
-        "--passes", default="PRICE,all", help="label passes to measure (all = all labels)"
+        "--passes",
+        default="PRICE,all,PRICE+train",
+        help="label passes to measure (all = all labels; +train: with `nerloop train` running)",
     )
     parser.add_argument("--dir", type=Path, default=OUT / "tui_latency")
     parser.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
@@ -373,8 +416,9 @@ def main() -> None:
     first_start = round(startups(project_dir, None, 1)[0], 3)
     measured = []
     for name in args.passes.split(","):
-        label = None if name == "all" else name
-        m = measure(project_dir, args.presses, args.think, label, args.startups)
+        base, _, train = name.partition("+")
+        label = None if base == "all" else base
+        m = measure(project_dir, args.presses, args.think, label, args.startups, train == "train")
         print(json.dumps(m), flush=True)
         measured.append(m)
     command = "python bench/tui_latency.py" + "".join(
@@ -383,7 +427,7 @@ def main() -> None:
             ("--texts", args.texts, 1_000_000),
             ("--presses", args.presses, 300),
             ("--think", args.think, 0.2),
-            ("--passes", args.passes, "PRICE,all"),
+            ("--passes", args.passes, "PRICE,all,PRICE+train"),
         )
         if value != default
     )
