@@ -128,6 +128,16 @@ class RunsMixin(_RunLife):
         finish does not overwrite it). Returns True when this call closed it."""
         return self._finish_running("runs", run_id, status, {"promoted": int(promoted)}, fields)
 
+    def end_run(
+        self, run_id: int, status: RunStatus, *, error: str | None = None, log: str = ""
+    ) -> bool:
+        """Close a run that ended without a model (cancelled, or failed with `error`, which is
+        kept in its scores, where the Train tab and `nerloop train` read it); a no-op on one
+        already finished. The worker and the process watching it both close runs this way."""
+        if error is None:
+            return self.finish_run(run_id, status, log=log)
+        return self.finish_run(run_id, status, log=log, scores={"error": error})
+
     def get_run(self, run_id: int) -> dict[str, Any]:
         rows = self.query("SELECT * FROM runs WHERE id = ?", [run_id])
         if not rows:

@@ -81,10 +81,7 @@ class PretrainRun(WorkerRun):
         return pretrain_tmp_dir(self.project_path, self.run_id)
 
     def _record(self, store: Store, status: RunStatus, error: str | None, log: str) -> None:
-        if error is None:
-            store.finish_pretrain_run(self.run_id, status)
-        else:
-            store.finish_pretrain_run(self.run_id, status, error=error, log=log)
+        store.finish_pretrain_run(self.run_id, status, error=error, log=log)
 
     def result(self) -> dict[str, Any]:
         """The run's row as stored now (status, weights_path, counts, losses, error, log)."""

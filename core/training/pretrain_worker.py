@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nerloop.core.training.worker import read_log, supervise, worker_parser
+from nerloop.core.training.worker import move_into_place, read_log, supervise, worker_parser
 
 WEIGHTS_FILE = "tok2vec.bin"
 SAMPLE_SEED = 0
@@ -222,9 +222,7 @@ def _run(project: Any, args: argparse.Namespace) -> dict[str, Any]:
     # From here on a cancel would leave a half-finished state: finish instead.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     target = project.path / "models" / f"pretrain-{args.run}"
-    if target.exists():  # a leftover of a crashed earlier project state: never mix files
-        shutil.rmtree(target)
-    result.rename(target)
+    move_into_place(result, target)
     weights_path = str(target / WEIGHTS_FILE)
     store.finish_pretrain_run(
         args.run,

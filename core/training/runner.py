@@ -91,9 +91,7 @@ def reap_stale_runs(store: Store, project_path: Path) -> list[int]:
     """Mark training runs whose process is gone as failed and remove their temporary folders."""
     return reap_stale(
         store.running_runs(),
-        lambda run_id: store.finish_run(
-            run_id, "failed", scores={"error": "the training process died"}
-        ),
+        lambda run_id: store.end_run(run_id, "failed", error="the training process died"),
         lambda run_id: tmp_dir(project_path, run_id),
     )
 
@@ -256,10 +254,7 @@ class TrainingRun(WorkerRun):
         return tmp_dir(self.project_path, self.run_id)
 
     def _record(self, store: Store, status: RunStatus, error: str | None, log: str) -> None:
-        if error is None:
-            store.finish_run(self.run_id, status)
-        else:
-            store.finish_run(self.run_id, status, scores={"error": error}, log=log)
+        store.end_run(self.run_id, status, error=error, log=log)
 
     def result(self) -> dict[str, Any]:
         """The run's row as stored now (status, counts, scores, model_path, log, promoted)."""
@@ -375,7 +370,7 @@ def start_training(
             nice,
         )
     except BaseException as exc:
-        store.finish_run(run_id, "failed", scores={"error": f"could not start: {exc}"})
+        store.end_run(run_id, "failed", error=f"could not start: {exc}")
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     store.update_run(run_id, pid=process.pid)

@@ -113,10 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     def record(store: Store, status: RunStatus, error: str | None, log: str) -> None:
-        if error is None:
-            store.finish_run(args.run, status, log=log)
-        else:
-            store.finish_run(args.run, status, log=log, scores={"error": error})
+        store.end_run(args.run, status, error=error, log=log)
 
     return supervise(args, lambda project: _run(project, args), record)
 
@@ -127,6 +124,14 @@ def _error_message(exc: BaseException) -> str:
     if isinstance(exc, TrainingDataError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def move_into_place(source: Path, target: Path) -> None:
+    """Move a worker's finished result from its temporary folder to `target` with one rename
+    (both under models/, one file system: atomic), so a model folder is never half-written."""
+    if target.exists():  # a leftover of a crashed earlier project state: never mix files
+        shutil.rmtree(target)
+    source.rename(target)
 
 
 def read_log(path: Path) -> str:
@@ -198,9 +203,7 @@ def _run(project: Any, args: argparse.Namespace) -> dict[str, Any]:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if keep:
         target = project.path / "models" / f"run-{args.run}"
-        if target.exists():  # a leftover of a crashed earlier project state: never mix files
-            shutil.rmtree(target)
-        (output / "model-best").rename(target)
+        move_into_place(output / "model-best", target)
         model_path = str(target)
     store.finish_run(
         args.run,

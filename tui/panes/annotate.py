@@ -321,7 +321,7 @@ class AnnotatePane(Vertical, can_focus=True):
         static.update(content, layout=layout)
 
     def _height(self, static: Static, content: Text | str) -> int:
-        """Lines `content` takes in `static` at its current width (0 before the first layout,
+        """Lines `content` takes in `static` at its current width (-1 before the first layout,
         so the first update always lays out)."""
         width = static.content_size.width
         if width <= 0:
