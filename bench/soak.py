@@ -1,9 +1,14 @@
 """The reliability soak: the long versions of tests/test_reliability_*.py.
 
-    .venv/bin/python bench/soak.py              # >= 50 kills, 8 annotators x 60 s, all bad
-                                                #   inputs, 500 LLM faults (about 15 min)
+    .venv/bin/python bench/soak.py              # 1,000 kills, 16 annotators x 60 s, all bad
+                                                #   inputs, 500 LLM faults (over an hour)
     .venv/bin/python bench/soak.py --quick      # a few of each (about 2 min), no RESULTS.md
-    .venv/bin/python bench/soak.py --only crash,faults
+    .venv/bin/python bench/soak.py --only crash,faults --merge
+
+The defaults are the scale users reach: 16 annotators on one project, and enough kills that a
+one-in-a-thousand window between a commit and the screen would show. `--merge` keeps the other
+phases' figures in bench/out/soak.json and rewrites the RESULTS.md section with each phase's own
+command, date and commit, so the long phases can run separately (in chunks, on a quiet machine).
 
 Phases, one module each (the module's docstring says what it checks):
 - crash (soak_crash.py): the real Textual app on a pty killed with SIGKILL again and again, and
@@ -27,6 +32,7 @@ import json
 import os
 import platform
 import random
+import subprocess
 import sys
 import tempfile
 import traceback
@@ -57,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--report", action="store_true", help="rewrite the RESULTS.md section from soak.json"
     )
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the figures of phases not run from bench/out/soak.json and write RESULTS.md",
+    )
     args = ap.parse_args(argv)
     if args.report:
         saved = json.loads(OUT.read_text("utf-8"))
@@ -65,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
         return 0
     q = args.quick
-    kills = args.kills or (3 if q else 50)
-    annotators = args.annotators or (2 if q else 8)
+    kills = args.kills or (3 if q else 1000)
+    annotators = args.annotators or (2 if q else 16)
     seconds = args.seconds or (8.0 if q else 60.0)
     n_faults = args.faults or (40 if q else 500)
     rng = random.Random(args.seed)
@@ -78,13 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         "bad_inputs": bad_inputs_phase,
         "faults": lambda w: faults_phase(w, n_faults, rng),
     }
-    fig: dict[str, Any] = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
-        f"CPython {platform.python_version()}",
-        "quick": q,
-        "seed": args.seed,
-    }
+    command = ("python bench/soak.py " + " ".join(argv or sys.argv[1:])).strip()
+    fig: dict[str, Any] = {}
+    if args.merge and OUT.exists():
+        fig = json.loads(OUT.read_text("utf-8"))
+    fig.update(run_info(command, q, args.seed))
     with tempfile.TemporaryDirectory(prefix="nerloop-soak-") as tmp:
         for name in args.only.split(","):
             print(f"== {name}", flush=True)
@@ -94,19 +103,41 @@ def main(argv: list[str] | None = None) -> int:
                 fig[name] = phases[name](work)
             except Exception:
                 fig[name] = {"failures": [traceback.format_exc()]}
+            fig[name]["run"] = run_info(command, q, args.seed)
             print(json.dumps(fig[name], indent=1), flush=True)
-    command = ("python bench/soak.py " + " ".join(argv or sys.argv[1:])).strip()
-    fig["command"] = command
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(fig, indent=2) + "\n", "utf-8")
     text = section(fig, command)
     print(text)
-    full = not q and args.only == ap.get_default("only")
+    full = not q and (args.merge or args.only == ap.get_default("only"))
     if full:
         write_section(text)
         print(f"wrote {OUT.relative_to(REPO)} and the {SECTION} section of bench/RESULTS.md")
     failures = sum(len(fig.get(n, {}).get("failures", [])) for n in phases)
     return 1 if failures else 0
+
+
+def run_info(command: str, quick: bool, seed: int) -> dict[str, Any]:
+    """Where a phase's figures come from: each phase may be run on its own (`--merge`)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
+        f"CPython {platform.python_version()}",
+        "commit": commit,
+        "command": command,
+        "quick": quick,
+        "seed": seed,
+    }
 
 
 if __name__ == "__main__":

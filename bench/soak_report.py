@@ -7,6 +7,7 @@ from typing import Any
 import results_md
 
 SECTION = "Reliability"
+PHASES = ("crash", "concurrency", "bad_inputs", "faults")
 
 
 def section(fig: dict[str, Any], command: str) -> str:
@@ -14,8 +15,10 @@ def section(fig: dict[str, Any], command: str) -> str:
     lines = [
         f"## {SECTION}",
         "",
-        f"Command: `{command}` ({fig['date']}, {fig['machine']}). Figures in bench/out/soak.json;"
-        " the checks are those of tests/test_reliability_*.py, run longer.",
+        "Figures in bench/out/soak.json; the checks are those of tests/test_reliability_*.py, run"
+        " longer. Each phase's run:",
+        "",
+        *provenance(fig, command),
         "",
         "| what | figure |",
         "|---|---:|",
@@ -65,6 +68,19 @@ def section(fig: dict[str, Any], command: str) -> str:
     lines += [f"- {m}" for m in failed]
     lines.append("")
     return "\n".join(lines)
+
+
+def provenance(fig: dict[str, Any], command: str) -> list[str]:
+    """One line a phase: its command, date, machine and commit (phases may run separately)."""
+    lines = []
+    for name in PHASES:
+        run = fig.get(name, {}).get("run")
+        if run is None and name in fig:
+            run = {"command": command, "date": fig["date"], "machine": fig["machine"]}
+        if run is not None:
+            at = f", commit {run['commit']}" if "commit" in run else ""
+            lines.append(f"- {name}: `{run['command']}` ({run['date']}, {run['machine']}{at})")
+    return lines
 
 
 def write_section(text: str) -> None:
