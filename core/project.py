@@ -21,6 +21,17 @@ if TYPE_CHECKING:
     from spacy.language import Language
 
 DB_FILE = "nerloop.db"
+MODELS_DIR = "models"
+PROJECT_FILES = (
+    DB_FILE,
+    f"{DB_FILE}-wal",
+    f"{DB_FILE}-shm",
+    f"{DB_FILE}-journal",
+    TAXONOMY_FILE,
+    SETTINGS_FILE,
+    MODELS_DIR,
+)
+"""The files and folders in a project folder that are the project: no output may land on them."""
 
 DEFAULT_TAXONOMY = """\
 # nerloop taxonomy: one table per label. kind = "ner" labels are learnt from your answers;
@@ -86,6 +97,10 @@ class Project:
         # stored; skipping them keeps spaCy's import (about a second) out of start-up.
         if store.latest_taxonomy_hash() != taxonomy.content_hash():
             check_with_spacy(taxonomy, str(path))
+        if store.read_only:
+            # A read-only project cannot record the edited file as a new version; reading
+            # commands use the file as it is, writing ones are refused by the store.
+            return store.taxonomy_version()
         return store.sync_taxonomy(taxonomy, str(path))
 
     def reload_taxonomy(self) -> int:

@@ -11,6 +11,8 @@ from nerloop.core.store.annotations import AnnotationsMixin
 from nerloop.core.store.base import (
     BUSY_TIMEOUT_MS,
     CorruptDatabaseError,
+    ForeignDatabaseError,
+    ReadOnlyError,
     SchemaTooNewError,
     StoreBase,
     StoreError,
@@ -49,6 +51,8 @@ class Store(
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "CorruptDatabaseError",
+    "ForeignDatabaseError",
+    "ReadOnlyError",
     "SchemaTooNewError",
     "Store",
     "StoreError",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from nerloop.core.store.schema import latest_version, migrations
+from nerloop.core.store.schema import MIGRATION_SET, latest_version, migrations
 
 # Long enough that a training run's bulk read or an import's transaction never surfaces as
 # "database is locked" to an annotator; short enough that a wedged peer is reported.
@@ -30,6 +31,75 @@ class CorruptDatabaseError(StoreError):
     """The file is not a usable SQLite database."""
 
 
+class ForeignDatabaseError(StoreError):
+    """The file exists but was not made by nerloop (empty, or another program's database)."""
+
+
+class ReadOnlyError(StoreError):
+    """A write was asked of a project opened read-only (its file or folder is not writable)."""
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot change a byte of `path`: no WAL switch, no migration, and no
+    -shm or -journal made beside it."""
+    from urllib.parse import quote
+
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "unable to open" not in str(exc):
+            conn.close()
+            raise
+        # A WAL database in a folder this process cannot write: SQLite cannot make the -shm it
+        # reads through. Read the file as it stands instead (a clean close leaves no -wal, so
+        # nothing committed is missed unless a writer with more rights is at work right now).
+        conn.close()
+        conn = sqlite3.connect(uri + "&immutable=1", uri=True)
+    return conn
+
+
+def probe(path: Path) -> int:
+    """The schema version of the nerloop database at `path`, read without writing anything.
+
+    Raises ForeignDatabaseError for an empty file or a database without nerloop's schema, and
+    sqlite3.DatabaseError for a file that is not SQLite at all.
+    """
+    if path.stat().st_size == 0:
+        raise ForeignDatabaseError(
+            f"{path}: an empty file, not a nerloop database; nerloop leaves it untouched. "
+            "If it was made by mistake, remove it and run `nerloop init`."
+        )
+    conn = connect_read_only(path)
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        ours = "_sqlite_migrations" in tables and bool(
+            conn.execute(
+                "SELECT 1 FROM _sqlite_migrations WHERE migration_set = ? LIMIT 1",
+                (MIGRATION_SET,),
+            ).fetchone()
+        )
+    finally:
+        conn.close()
+    # Only sqlite-utils' migrations table: a nerloop that was stopped while creating the file.
+    unfinished = tables == {"_sqlite_migrations"}
+    if not unfinished and (not ours or version < 1):
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise ForeignDatabaseError(
+            f"{path}: not a nerloop database ("
+            + (f"it holds other tables: {shown}" if tables else "it holds no tables")
+            + "); nerloop leaves it untouched. Use another folder for the project."
+        )
+    return version
+
+
+def writable(path: Path) -> bool:
+    """Whether this process may write the database file and make its -wal/-shm beside it."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -40,12 +110,28 @@ class StoreBase:
     db: Database
     path: Path | None
 
+    read_only: bool = False
+    """Opened without write access: reading works, every write raises ReadOnlyError."""
+
     def __init__(self, path: Path | str | None) -> None:
-        """Open (creating and migrating if needed) the database at `path`; None means in memory."""
+        """Open the database at `path` (None: in memory), migrating it if needed.
+
+        A missing file is created. An existing file is first read without writing (`probe`):
+        one that nerloop did not make, or one from a newer nerloop, is refused byte for byte
+        untouched. A file this process cannot write opens read-only.
+        """
         self.path = Path(path) if path is not None else None
         try:
             if self.path is None:
                 self.db = Database(memory=True)
+            elif self.path.exists():
+                version = probe(self.path)
+                self._refuse_newer(version)
+                if writable(self.path):
+                    self.db = Database(self.path)
+                else:
+                    self.read_only = True
+                    self.db = Database(connect_read_only(self.path))
             else:
                 self.db = Database(self.path)
             self._configure()
@@ -63,7 +149,7 @@ class StoreBase:
         conn = self.db.conn
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
-        if self.path is not None:
+        if self.path is not None and not self.read_only:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"{self.path}: could not switch the database to WAL mode")
@@ -74,16 +160,25 @@ class StoreBase:
     def schema_version(self) -> int:
         return int(self.db.conn.execute("PRAGMA user_version").fetchone()[0])
 
-    def _migrate(self) -> None:
-        current = self.schema_version()
+    def _refuse_newer(self, current: int) -> None:
         known = latest_version()
         if current > known:
             raise SchemaTooNewError(
                 f"{self.path or ':memory:'}: the database has schema version {current}, "
                 f"this nerloop knows up to {known}. Upgrade nerloop (pip install -U nerloop)."
             )
-        if current == known:
+
+    def _migrate(self) -> None:
+        current = self.schema_version()
+        self._refuse_newer(current)
+        if current == latest_version():
             return
+        if self.read_only:
+            raise ReadOnlyError(
+                f"{self.path}: read-only, and this nerloop must upgrade its schema "
+                f"(version {current}) before using it; make it writable and run again."
+            )
+        known = latest_version()
         with self.write():
             # Re-check under the write lock: another process may have migrated meanwhile.
             if self.schema_version() < known:
@@ -99,6 +194,11 @@ class StoreBase:
         writers queue on the busy timeout instead of failing. Nested calls join the outer
         transaction.
         """
+        if self.read_only:
+            raise ReadOnlyError(
+                f"{self.path}: the project is read-only (this user cannot write the file or its "
+                "folder); only reading commands work on it"
+            )
         conn = self.db.conn
         if conn.in_transaction:
             with self.db.atomic():
