@@ -12,8 +12,6 @@ API key live outside the store and never reach an export.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from nerloop.core.answer_spans import answer_spans, non_overlapping, span_judgem
 from nerloop.core.formats import conll
 from nerloop.core.formats.prodigy import dumps, prodigy_record
 from nerloop.core.ingest import job_tokenizer
+from nerloop.core.outfile import output_file, refuse_project_files
 from nerloop.core.records import Span, Split, task_hash
 from nerloop.core.tokens import token_span
 
@@ -109,36 +108,6 @@ class ExportSummary:
         if self.misaligned:
             parts.append(f"{self.misaligned} spans off token boundaries left out")
         return f"{self.out} ({self.format}): " + "; ".join(parts)
-
-
-def _read_umask() -> int:
-    # os.umask can only be read by setting it; done once, at import, before any worker thread.
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return umask
-
-
-_UMASK = _read_umask()
-
-
-def _chmod_like_new_file(path: str) -> None:
-    # mkstemp makes files only the owner can read; an export is an ordinary file.
-    os.chmod(path, 0o666 & ~_UMASK)
-
-
-@contextmanager
-def _atomic_file(path: Path) -> Iterator[IO[str]]:
-    """Write to a temporary file next to `path` and move it into place only when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            yield fh
-        _chmod_like_new_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _tokens(doc: Doc) -> list[dict[str, Any]]:
@@ -358,17 +327,10 @@ def _write_spacy(
     for _, text, spans in project.store.gold_examples():
         bins["test.spacy"].add(_doc(make_doc, text, spans, summary, complete=True))
         summary.texts += 1
-    out_dir.mkdir(parents=True, exist_ok=True)
     for name, docbin in bins.items():
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
-        os.close(fd)
-        try:
-            docbin.to_disk(tmp)
-            _chmod_like_new_file(tmp)
-            os.replace(tmp, out_dir / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        refuse_project_files(out_dir / name, project.path)
+        with output_file(out_dir / name, "wb") as fh:
+            fh.write(docbin.to_bytes())
         summary.files[name] = len(docbin)
     summary.records = sum(summary.files.values())
     return summary
@@ -383,17 +345,21 @@ def export(
     stdout: IO[str] | None = None,
 ) -> ExportSummary:
     """Export the project to `out` (a file; a folder for spacy). With `stdout` given, the
-    prodigy and conll formats are written there instead of to `out`."""
+    prodigy and conll formats are written there instead of to `out`. Targets are written as
+    core/outfile.py says: never onto the project's own files, links and permissions kept;
+    OutputError names `out` when it cannot be written."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (known: {', '.join(EXPORT_FORMATS)})")
     if fmt == "spacy":
+        refuse_project_files(out, project.path)
         return write_spacy(project, out, gold_only=gold_only)
     writer = write_prodigy if fmt == "prodigy" else write_conll
     if stdout is not None:
         summary = writer(project, stdout, gold_only=gold_only)
         summary.out = "-"
         return summary
-    with _atomic_file(out) as fh:
+    refuse_project_files(out, project.path)
+    with output_file(out) as fh:
         summary = writer(project, fh, gold_only=gold_only)
     summary.out = str(out)
     return summary

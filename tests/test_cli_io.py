@@ -173,7 +173,8 @@ def test_export_to_an_unwritable_place_exit_1(proj: Path, tmp_path: Path) -> Non
     blocker = write(tmp_path / "afile", "x")
     r = run("export", blocker / "out.jsonl", "-p", proj, "--format", "prodigy")
     assert r.exit_code == 1
-    assert r.stderr.startswith(f"Error: {blocker}: cannot write: ")
+    # The message names OUT as the user typed it (issue 16), with the reason.
+    assert r.stderr.startswith(f"Error: {blocker / 'out.jsonl'}: cannot write: Not a directory")
 
 
 def test_import_of_a_file_without_records_warns_and_exits_0(proj: Path, tmp_path: Path) -> None:

@@ -31,13 +31,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from nerloop.core.config import PretrainedChoice
-from nerloop.core.project import DB_FILE, Project
+from nerloop.core.project import DB_FILE, MODELS_DIR, Project
 from nerloop.core.store import Store
 from nerloop.core.store.runs import RunPurpose, RunStatus
 from nerloop.core.training.data import Policy
 from nerloop.core.training.worker import EXIT_CANCELLED
 
-MODELS_DIR = "models"
 TERMINAL_EVENTS = frozenset({"done", "failed", "cancelled"})
 STALE_WITHOUT_PID_S = 300.0
 """A running row without a process id older than this was never started (the starter died)."""

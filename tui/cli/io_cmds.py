@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import cast
@@ -11,6 +12,7 @@ import click
 from nerloop.core.export import EXPORT_FORMATS, ExportFormat, export
 from nerloop.core.formats import IMPORT_FORMATS, FormatGuessError, ImportFormat
 from nerloop.core.ingest import ImportFailed, import_file, listed_errors
+from nerloop.core.outfile import OutputError
 from nerloop.tui.cli.base import (
     UserError,
     echo_err,
@@ -187,8 +189,17 @@ def export_cmd(out: Path, project_dir: Path, fmt: str, gold_only: bool) -> None:
             gold_only=gold_only,
             stdout=sys.stdout if to_stdout else None,
         )
+        if to_stdout:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): what it wanted was written; end quietly, as Unix
+        # filters do, without Python's "Exception ignored ... BrokenPipeError" at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
+    except OutputError as exc:
+        raise UserError(str(exc)) from None
     except OSError as exc:
-        raise UserError(f"{exc.filename or out}: cannot write: {exc.strerror}") from None
+        raise UserError(f"{out}: cannot write: {exc.strerror}") from None
     finally:
         project.close()
     click.echo(f"Exported {summary.line()}", err=to_stdout)
