@@ -93,6 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     fig: dict[str, Any] = {}
     if args.merge and OUT.exists():
         fig = json.loads(OUT.read_text("utf-8"))
+        for name in phases:
+            # Figures saved before phases carried their own run: the file's run is theirs.
+            if name in fig and "run" not in fig[name]:
+                fig[name]["run"] = {
+                    "command": fig.get("command", "python bench/soak.py"),
+                    "date": fig.get("date", "?"),
+                    "machine": fig.get("machine", "?"),
+                }
     fig.update(run_info(command, q, args.seed))
     with tempfile.TemporaryDirectory(prefix="nerloop-soak-") as tmp:
         for name in args.only.split(","):
