@@ -6,16 +6,20 @@ never shows in a repr, a log line or an error message, and it is never written t
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from nerloop.core import secrets
 
 SETTINGS_FILE = "nerloop.toml"
 
@@ -138,6 +142,33 @@ class Settings(BaseSettings):
         # The file comes last: the environment overrides it, and arguments override both.
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
+    @field_validator("llm_base_url", "embed_base_url")
+    @classmethod
+    def _usable_url(cls, url: str) -> str:
+        # Checked here so that a typo is one line about the setting, not a traceback from the
+        # socket layer at the first request. The message never repeats the URL: it may hold
+        # credentials.
+        if not url:
+            return url
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 (raises ValueError for a port outside 0-65535)
+        except ValueError as exc:
+            raise ValueError(f"not a usable URL ({exc})") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("not a usable URL (it must start with http:// or https:// and a host)")
+        return url
+
+    @field_validator("llm_api_key", "embed_api_key")
+    @classmethod
+    def _header_safe_key(cls, key: SecretStr | None) -> SecretStr | None:
+        # An HTTP header holds ASCII only; the message never repeats the key.
+        if key is not None and not key.get_secret_value().strip().isascii():
+            raise ValueError("the key must be ASCII (it travels in an HTTP header)")
+        if key is not None and any(ord(c) < 32 for c in key.get_secret_value().strip()):
+            raise ValueError("the key must not hold control characters")
+        return key
+
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_model and self.llm_base_url)
@@ -152,8 +183,12 @@ def load_settings(project_dir: Path | None, **overrides: Any) -> Settings:
     class ProjectSettings(Settings):
         model_config = SettingsConfigDict(toml_file=path)
 
+    # Registered before validation, so that even an error about a bad setting cannot show them.
+    secrets.register(*(os.environ.get(name) for name in SECRET_ENV))
+    for name in URL_ENV:
+        secrets.register_url(os.environ.get(name))
     try:
-        return ProjectSettings(**overrides)
+        settings = ProjectSettings(**overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
@@ -161,3 +196,19 @@ def load_settings(project_dir: Path | None, **overrides: Any) -> Settings:
         raise SettingsError(f"{where}: field {field}: {err['msg']}") from None
     except Exception as exc:  # a TOML syntax error in nerloop.toml
         raise SettingsError(f"{path}: {exc}") from None
+    register_secrets(settings)
+    return settings
+
+
+SECRET_ENV = ("NERLOOP_LLM_API_KEY", "OPENAI_API_KEY", "NERLOOP_EMBED_API_KEY")
+URL_ENV = ("NERLOOP_LLM_BASE_URL", "NERLOOP_EMBED_BASE_URL")
+
+
+def register_secrets(settings: Settings) -> None:
+    """Have core/secrets.redact mask every credential these settings hold (keys from
+    nerloop.toml too, and credentials in the base URLs)."""
+    for key in (settings.llm_api_key, settings.embed_api_key):
+        if key is not None:
+            secrets.register(key.get_secret_value())
+    secrets.register_url(settings.llm_base_url)
+    secrets.register_url(settings.embed_base_url)

@@ -12,6 +12,8 @@ objects), so "[bold]" in a text shows as "[bold]".
 
 from __future__ import annotations
 
+from nerloop.core.secrets import redact
+
 # C0 controls (except tab and newline) become their Unicode "control picture" (U+2400 block),
 # so ESC shows as ␛ and the annotator can see that the text holds one.
 _KEEP = {"\n", "\t"}
@@ -54,3 +56,10 @@ def safe_text(text: str) -> str:
 def one_line(text: str) -> str:
     """`safe_text` for places with room for one line: newlines and tabs become spaces."""
     return safe_text(text).replace("\n", " ").replace("\t", " ")
+
+
+def shown(text: str) -> str:
+    """How every string that may hold outside text (a file's data, a server's answer, a
+    setting) is printed: credentials masked (core/secrets.py), then control characters made
+    visible. The one function the command line prints through."""
+    return safe_text(redact(text))

@@ -41,7 +41,10 @@ import httpx
 import numpy as np
 from murmurhash.mrmr import hash as murmur
 
+from nerloop.core import secrets
+from nerloop.core.display import shown
 from nerloop.core.llm.client import tls_context
+from nerloop.core.secrets import redact_short, safe_url
 
 # Unicode words, or single symbols that carry meaning in short trade texts ($, %, /, @).
 _TOKEN = re.compile(r"\w+|[$€£%/@#&+]", re.UNICODE)
@@ -186,6 +189,8 @@ class HttpEmbedder:
         self.batch_size = batch_size
         self.max_retries = max_retries
         self.backoff = backoff
+        secrets.register(api_key)
+        secrets.register_url(self.base_url)
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = timeout
         self._client = client or httpx.Client(timeout=timeout, headers=self._headers)
@@ -205,10 +210,12 @@ class HttpEmbedder:
     ) -> tuple[list[list[float]] | None, float]:
         """One attempt's outcome: (its n vectors, _) or (None, seconds to wait before the next
         attempt); EmbedError when it is not worth another. Shared by `embed` and `aembed`."""
-        url = f"{self.base_url}/embeddings"
+        # Messages name the URL as it may be shown and quote the server only through
+        # redact-then-cut: the key may come back in either (core/secrets.py).
+        url = safe_url(f"{self.base_url}/embeddings")
         if isinstance(got, Exception):
             if attempt == self.max_retries:
-                raise EmbedError(f"{url}: {type(got).__name__}: {got}") from got
+                raise EmbedError(f"{url}: {type(got).__name__}: {shown(str(got))}") from None
             return None, delay
         if got.status_code == 429 or got.status_code >= 500:
             if attempt == self.max_retries:
@@ -218,7 +225,7 @@ class HttpEmbedder:
                 delay = max(delay, min(float(retry_after), 60.0))
             return None, delay
         if got.status_code >= 400:
-            raise EmbedError(f"{url}: HTTP {got.status_code}: {got.text[:200]}")
+            raise EmbedError(f"{url}: HTTP {got.status_code}: {shown(redact_short(got.text, 200))}")
         return self._parse(url, got, n), delay
 
     def _post(self, texts: Sequence[str]) -> list[list[float]]:
@@ -234,7 +241,7 @@ class HttpEmbedder:
                 return vectors
             time.sleep(delay)
             delay = min(delay * 2, 30.0)
-        raise EmbedError(f"{self.base_url}: no answer")  # unreachable: _judge raises first
+        raise EmbedError(f"{safe_url(self.base_url)}: no answer")  # _judge raises first
 
     async def _apost(self, client: httpx.AsyncClient, texts: Sequence[str]) -> list[list[float]]:
         delay = self.backoff
@@ -249,7 +256,7 @@ class HttpEmbedder:
                 return vectors
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
-        raise EmbedError(f"{self.base_url}: no answer")  # unreachable: _judge raises first
+        raise EmbedError(f"{safe_url(self.base_url)}: no answer")  # _judge raises first
 
     def _body(self, texts: Sequence[str]) -> dict[str, object]:
         return {"model": self.model, "input": list(texts)}
@@ -260,8 +267,8 @@ class HttpEmbedder:
             data = resp.json()["data"]
             rows = sorted(data, key=lambda d: d.get("index", 0))
             vectors = [list(map(float, d["embedding"])) for d in rows]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise EmbedError(f"{url}: not an embeddings response ({exc})") from exc
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            raise EmbedError(f"{url}: not an embeddings response ({type(exc).__name__})") from None
         if len(vectors) != n:
             raise EmbedError(f"{url}: asked for {n} vectors, got {len(vectors)}")
         return vectors
@@ -269,7 +276,9 @@ class HttpEmbedder:
     def _rows(self, vectors: list[list[float]]) -> np.ndarray:
         dims = {len(v) for v in vectors}
         if len(dims) != 1 or (self._dim is not None and dims != {self._dim}):
-            raise EmbedError(f"{self.base_url}: vectors of unexpected length {sorted(dims)}")
+            raise EmbedError(
+                f"{safe_url(self.base_url)}: vectors of unexpected length {sorted(dims)}"
+            )
         self._dim = dims.pop()
         return np.asarray(vectors, dtype=np.float32)
 

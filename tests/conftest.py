@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from nerloop.core import secrets
 from nerloop.core.project import Project
 from nerloop.core.store import Store
 
@@ -76,3 +77,11 @@ def _unfreeze_after_the_test() -> Iterator[None]:
     test process that is every earlier test's leftovers too, so give them back afterwards."""
     yield
     gc.unfreeze()
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets_after_the_test() -> Iterator[None]:
+    """Settings register their keys for masking for the life of the process (core/secrets.py):
+    one test's key must not mask another test's text."""
+    yield
+    secrets.forget_all()

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import email.utils
 import random
-import re
 import socket
 import ssl
 import time
@@ -28,11 +27,13 @@ from typing import Any, Literal
 
 import httpx
 
+from nerloop.core import secrets
 from nerloop.core.config import Settings
+from nerloop.core.display import safe_text
+from nerloop.core.secrets import redact_short, safe_url
 
 JsonMode = Literal["json_schema", "json_object", "none"]
 _DOWNGRADE: dict[JsonMode, JsonMode] = {"json_schema": "json_object", "json_object": "none"}
-_USERINFO = re.compile(r"//[^/@]*@")
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -82,11 +83,6 @@ def tls_context(base_url: str) -> ssl.SSLContext:
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     return ctx
-
-
-def safe_url(url: str) -> str:
-    """`url` without user:password@ (a base URL may carry credentials)."""
-    return _USERINFO.sub("//", url)
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -152,6 +148,8 @@ class LLMClient:
         self.json_mode: JsonMode = "json_schema"
         # Stripped: a key read from a file often ends in a newline, which no header may hold.
         self._key = settings.llm_api_key.get_secret_value().strip() if settings.llm_api_key else ""
+        secrets.register(self._key)
+        secrets.register_url(self.base_url)
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._backoff_base = backoff_base
@@ -162,6 +160,9 @@ class LLMClient:
         self._chat_url: httpx.URL | None
         try:
             self._chat_url = httpx.URL(f"{self.base_url}/chat/completions")
+            _ = self._chat_url.port  # httpx keeps a port over 65535; the socket would raise
+            if not 0 <= (self._chat_url.port or 0) <= 65535:
+                self._chat_url = None
         except (httpx.InvalidURL, ValueError, TypeError):
             self._chat_url = None
         self._headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
@@ -213,9 +214,6 @@ class LLMClient:
     @property
     def where(self) -> str:
         return safe_url(self.base_url)
-
-    def _mask(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
 
     def unreachable(self, reason: str, **kw: Any) -> LLMUnreachableError:
         return LLMUnreachableError(
@@ -300,7 +298,7 @@ class LLMClient:
             if resp is not None:
                 if resp.status_code == 200:
                     return self._result(resp, attempts, waits, elapsed(), mode)
-                detail = self._mask(_error_detail(resp))
+                detail = _error_detail(resp)
                 if resp.status_code == 400 and mode in _DOWNGRADE and _rejects_format(detail):
                     # The server does not do this JSON mode: step down (once per client, since
                     # every later request would fail the same way) and ask again at once.
@@ -353,17 +351,32 @@ class LLMClient:
                 status=resp.status_code,
                 latency_ms=ms,
             ) from None
-        usage = data.get("usage") or {}
+        usage = data.get("usage")
+        if not isinstance(usage, dict):
+            usage = {}
         return ChatResult(
             content=content,
-            tokens_in=int(usage.get("prompt_tokens") or 0),
-            tokens_out=int(usage.get("completion_tokens") or 0),
+            tokens_in=_token_count(usage.get("prompt_tokens")),
+            tokens_out=_token_count(usage.get("completion_tokens")),
             latency_ms=ms,
             attempts=attempts,
             waits=waits,
             json_mode=mode,
             finish_reason=choice.get("finish_reason"),
         )
+
+
+MAX_TOKEN_COUNT = 10_000_000
+"""More tokens than any one answer can have: a count above it is a server's mistake."""
+
+
+def _token_count(value: object) -> int:
+    """A `usage` count as the server sent it, or 0 when it is not a plausible count (a string,
+    a list, a negative number, inf or NaN, a float, an absurd size): the ledger's totals must
+    stay true, and one bad answer must not stop a job."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0
+    return value if 0 <= value <= MAX_TOKEN_COUNT else 0
 
 
 def _connect_reason(exc: BaseException) -> str:
@@ -383,18 +396,17 @@ def _connect_reason(exc: BaseException) -> str:
 
 
 def _error_detail(resp: httpx.Response) -> str:
-    """The server's own error message, short: OpenAI-style {"error": {"message"}} or text."""
+    """The server's own error message, short: OpenAI-style {"error": {"message"}} or text;
+    secrets masked before it is cut short, and control characters made visible."""
     try:
         data = resp.json()
-    except ValueError:
-        return resp.text.strip()[:200]
+    except (ValueError, RecursionError):
+        return safe_text(redact_short(resp.text.strip(), 200))
+    msg: object = ""
     if isinstance(data, dict):
         err = data.get("error", data)
-        if isinstance(err, dict):
-            msg = err.get("message") or err.get("detail") or ""
-            return str(msg)[:200]
-        return str(err)[:200]
-    return ""
+        msg = (err.get("message") or err.get("detail") or "") if isinstance(err, dict) else err
+    return safe_text(redact_short(str(msg), 200))
 
 
 def _rejects_format(detail: str) -> bool:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nerloop.core.records import NewProposal
+from nerloop.core.secrets import redact
 from nerloop.core.store.annotations import LIVE_ANSWERS, AnnotationsMixin
 
 
@@ -67,13 +68,14 @@ class LLMMixin(AnnotationsMixin):
                     call.prompt_version,
                     call.text_hash,
                     call.label,
-                    call.request,
-                    call.response,
+                    # A server may echo what it was sent (the Authorization header too).
+                    None if call.request is None else redact(call.request),
+                    None if call.response is None else redact(call.response),
                     call.tokens_in,
                     call.tokens_out,
                     round(call.latency_ms, 3),
                     call.attempts,
-                    call.error,
+                    None if call.error is None else redact(call.error),
                 ),
             )
             self.add_proposals(proposals)

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from nerloop.tui.cli.base import UserError, main, open_project, project_option, user_errors
+from nerloop.tui.cli.base import (
+    UserError,
+    main,
+    open_project,
+    project_option,
+    say,
+    user_errors,
+)
 
 
 @main.command("llm-switch")
@@ -35,15 +42,15 @@ def llm_switch(project_dir: Path, label: str | None, state: str | None) -> None:
                 raise UserError("name the LABEL to switch")
             off = project.store.llm_off_labels()
             for name in names:
-                click.echo(f"{name:<20} LLM {'off' if name in off else 'on'}")
+                say(f"{name:<20} LLM {'off' if name in off else 'on'}")
             return
         if label not in names:
             known = ", ".join(names) or "none"
             raise UserError(f"{label}: not a ner label of this project (ner labels: {known})")
         if state is None:
-            click.echo(f"{label:<20} LLM {'off' if project.store.llm_off(label) else 'on'}")
+            say(f"{label:<20} LLM {'off' if project.store.llm_off(label) else 'on'}")
             return
         project.store.set_llm_off(label, state == "off")
-        click.echo(f"{label}: LLM {state}")
+        say(f"{label}: LLM {state}")
     finally:
         project.close()

@@ -14,7 +14,7 @@ import click
 
 from nerloop import __version__
 from nerloop.core.config import SettingsError
-from nerloop.core.display import safe_text
+from nerloop.core.display import shown
 from nerloop.core.project import Project, ProjectError
 from nerloop.core.store import StoreError
 from nerloop.core.taxonomy import TaxonomyError
@@ -42,12 +42,19 @@ class UserError(click.ClickException):
     def __init__(self, message: str) -> None:
         # Messages quote the user's data (a CSV header, a token, a label): its control
         # characters must never reach the terminal as escape sequences.
-        super().__init__(safe_text(message))
+        super().__init__(shown(message))
 
 
 def echo_err(line: str) -> None:
     """Print a message that may quote the data to stderr, with control characters made visible."""
-    click.echo(safe_text(line), err=True)
+    say(line, err=True)
+
+
+def say(line: str = "", *, err: bool = False) -> None:
+    """Print a line of a command's report: everything a command prints (labels and descriptions
+    from the taxonomy, file names, a server's error text) goes through core.display.shown, so
+    no escape sequence from outside reaches the terminal and no credential is shown."""
+    click.echo(shown(line), err=err)
 
 
 # Command name -> the module under nerloop.tui.cli that defines it. A command's module is

@@ -19,6 +19,7 @@ from nerloop.tui.cli.base import (
     main,
     open_project,
     project_option,
+    say,
     user_errors,
 )
 
@@ -128,14 +129,14 @@ def import_cmd(
     finally:
         project.close()
     if summary.rejected:
-        click.echo(f"Skipped {summary.rejected} invalid records:", err=True)
+        say(f"Skipped {summary.rejected} invalid records:", err=True)
         for line in listed_errors(summary):
             echo_err(f"  {line}")
     if summary.records == 0 and summary.rejected == 0:
         # Not an error (a daily feed may be empty), but never silent: a wrong file or a file
         # of blank lines looks like a successful import otherwise.
         echo_err(f"Warning: {file}: no records found (the file is empty or only blank lines)")
-    click.echo(f"Imported {summary.line()}")
+    say(f"Imported {summary.line()}")
 
 
 @main.command("export")
@@ -202,4 +203,4 @@ def export_cmd(out: Path, project_dir: Path, fmt: str, gold_only: bool) -> None:
         raise UserError(f"{out}: cannot write: {exc.strerror}") from None
     finally:
         project.close()
-    click.echo(f"Exported {summary.line()}", err=to_stdout)
+    say(f"Exported {summary.line()}", err=to_stdout)

@@ -8,10 +8,18 @@ from pathlib import Path
 
 import click
 
+from nerloop.core.embed import EmbedError
 from nerloop.core.llm import LLMUnreachableError
-from nerloop.core.llm.client import safe_url
 from nerloop.core.proposers.llm import LLMProposer, Outcome, ProposeSummary
-from nerloop.tui.cli.base import UserError, main, open_project, project_option, user_errors
+from nerloop.core.secrets import safe_url
+from nerloop.tui.cli.base import (
+    UserError,
+    main,
+    open_project,
+    project_option,
+    say,
+    user_errors,
+)
 
 EXIT_INTERRUPTED = 130
 
@@ -95,10 +103,10 @@ def propose(
         jobs = proposer.pending(texts, labels, batch=use_batch, limit=limit)
         n_requests = len(jobs) if use_batch else sum(len(job[1]) for job in jobs)
         if not jobs:
-            click.echo("Nothing to ask: every text already has an answer for these labels.")
+            say("Nothing to ask: every text already has an answer for these labels.")
             return
         mode = "batch" if use_batch else "per label"
-        click.echo(
+        say(
             f"{len(jobs)} texts, {n_requests} requests ({mode}) to {settings.llm_model} at "
             f"{safe_url(settings.llm_base_url)}",
             err=True,
@@ -121,18 +129,23 @@ def _run(proposer: LLMProposer, jobs: list, batch: bool, n_requests: int) -> Non
 
         try:
             summary = asyncio.run(proposer.run(jobs, batch=batch, on_outcome=advance, check=True))
-        except LLMUnreachableError as exc:
+        except (LLMUnreachableError, EmbedError) as exc:
             if seen.requests:  # it went away mid-job: say what was stored before it did
                 for line in _summary_lines(seen):
-                    click.echo(line, err=True)
+                    say(line, err=True)
+            if isinstance(exc, EmbedError):
+                raise UserError(
+                    f"few-shot examples need the embeddings endpoint, which failed: {exc}; "
+                    "fix NERLOOP_EMBED_BASE_URL / embed_model, or set fewshot_k = 0"
+                ) from None
             raise UserError(str(exc)) from None
         except KeyboardInterrupt:
-            click.echo("", err=True)
+            say("", err=True)
             for line in _summary_lines(seen):
-                click.echo(line)
-            click.echo("Interrupted: what was answered is stored; run again to continue.")
+                say(line)
+            say("Interrupted: what was answered is stored; run again to continue.")
             sys.exit(EXIT_INTERRUPTED)
     for line in _summary_lines(summary):
-        click.echo(line)
+        say(line)
     if summary.errors:
         raise UserError(f"{summary.errors} requests failed; run the command again to retry them")

@@ -10,7 +10,7 @@ import click
 
 from nerloop.core.project import Project
 from nerloop.core.stats import project_stats
-from nerloop.tui.cli.base import main, open_project, project_option, user_errors
+from nerloop.tui.cli.base import main, open_project, project_option, say, user_errors
 
 
 def llm_stats_line(llm: dict[str, Any]) -> str | None:
@@ -48,7 +48,7 @@ def init(project_dir: Path, taxonomy_file: Path | None) -> None:
       nerloop init -p heards --taxonomy sample_data/commodities/taxonomy.toml
     """
     project = Project.init(project_dir, taxonomy_file)
-    click.echo(
+    say(
         f"Project {project_dir}: {len(project.taxonomy.labels)} labels "
         f"(taxonomy version {project.store.taxonomy_version()}), "
         f"{project.store.count_texts()} texts."
@@ -71,24 +71,22 @@ def stats(project_dir: Path, as_json: bool) -> None:
     figures = project_stats(project)
     project.close()
     if as_json:
-        click.echo(json.dumps(figures, indent=2))
+        say(json.dumps(figures, indent=2, ensure_ascii=True))
         return
-    click.echo(
-        f"texts      {figures['texts']:>8}   (pool {figures['pool']}, gold {figures['gold']})"
-    )
-    click.echo(f"proposals  {figures['proposals']:>8}")
+    say(f"texts      {figures['texts']:>8}   (pool {figures['pool']}, gold {figures['gold']})")
+    say(f"proposals  {figures['proposals']:>8}")
     answers = figures["answers"]
-    click.echo(
+    say(
         f"answers    {sum(answers.values()):>8}   (accept {answers['accept']}, "
         f"reject {answers['reject']}, ignore {answers['ignore']})"
     )
     llm_line = llm_stats_line(figures.get("llm") or {})
     if llm_line:
-        click.echo(llm_line)
-    click.echo("")
-    click.echo(f"{'label':<16}{'kind':<6}{'proposed':>9}{'accept':>8}{'reject':>8}{'ignore':>8}")
+        say(llm_line)
+    say("")
+    say(f"{'label':<16}{'kind':<6}{'proposed':>9}{'accept':>8}{'reject':>8}{'ignore':>8}")
     for name, row in figures["labels"].items():
-        click.echo(
+        say(
             f"{name:<16}{row.get('kind', ''):<6}{row['proposals']:>9}{row['accept']:>8}"
             f"{row['reject']:>8}{row['ignore']:>8}"
         )
@@ -119,16 +117,16 @@ def taxonomy_show(project_dir: Path, as_json: bool) -> None:
             "version": version,
             "labels": [label.model_dump(mode="json") for label in labels],
         }
-        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        say(json.dumps(payload, indent=2))
         return
-    click.echo(f"taxonomy version {version}, {len(labels)} labels")
+    say(f"taxonomy version {version}, {len(labels)} labels")
     for label in labels:
-        click.echo(f"\n{label.name}  ({label.kind})")
+        say(f"\n{label.name}  ({label.kind})")
         if label.description:
-            click.echo(f"  {label.description}")
+            say(f"  {label.description}")
         if label.terms:
-            click.echo(f"  terms: {', '.join(label.terms)}")
+            say(f"  terms: {', '.join(label.terms)}")
         for pattern in label.patterns:
-            click.echo(f"  pattern: {json.dumps(list(pattern))}")
+            say(f"  pattern: {json.dumps(list(pattern))}")
         if label.examples:
-            click.echo(f"  examples: {', '.join(label.examples)}")
+            say(f"  examples: {', '.join(label.examples)}")

@@ -8,7 +8,14 @@ import click
 
 from nerloop.core.embed import EmbedError
 from nerloop.core.retrieval import embed_missing, embedder_from_settings
-from nerloop.tui.cli.base import UserError, main, open_project, project_option, user_errors
+from nerloop.tui.cli.base import (
+    UserError,
+    main,
+    open_project,
+    project_option,
+    say,
+    user_errors,
+)
 
 
 @main.command()
@@ -39,7 +46,7 @@ def embed(project_dir: Path, batch: int) -> None:
         embedder = embedder_from_settings(project.settings)
         total = project.store.count_texts_without_embedding(embedder.name)
         if total == 0:
-            click.echo(f"All {project.store.count_texts()} texts have vectors ({embedder.name}).")
+            say(f"All {project.store.count_texts()} texts have vectors ({embedder.name}).")
             return
         with click.progressbar(length=total, label=f"Embedding ({embedder.name})") as bar:
             seen = 0
@@ -50,7 +57,7 @@ def embed(project_dir: Path, batch: int) -> None:
                 seen = done
 
             n = embed_missing(project.store, embedder, batch=batch, progress=progress)
-        click.echo(f"Embedded {n} texts with {embedder.name}.")
+        say(f"Embedded {n} texts with {embedder.name}.")
     except EmbedError as exc:
         raise UserError(str(exc)) from None
     finally:

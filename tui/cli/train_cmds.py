@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from nerloop.core.training.pretrain import DEFAULT_EPOCHS, DEFAULT_MAX_TEXTS
-from nerloop.tui.cli.base import UserError, main, open_project, project_option, user_errors
+from nerloop.tui.cli.base import (
+    UserError,
+    main,
+    open_project,
+    project_option,
+    say,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from nerloop.core.project import Project
@@ -37,12 +44,12 @@ def _follow(
     def show(event: dict[str, Any]) -> None:
         line = None if event.get("event") in TERMINAL_EVENTS else event_line(event, aligned=True)
         if line is not None and not as_json:
-            click.echo(line)
+            say(line)
 
     try:
         return dict(run(show))
     except KeyboardInterrupt:
-        click.echo(event_line({"event": "cancelled"}), err=True)
+        say(event_line({"event": "cancelled"}) or "cancelled", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except (TrainingBusyError, PretrainBusyError, TrainingDataError) as exc:
         raise UserError(str(exc)) from None
@@ -92,7 +99,7 @@ def train_cmd(project_dir: Path, as_json: bool, max_steps: int | None, policy: s
         k: row[k] for k in ("id", "status", "purpose", "promoted", "model_path", "counts", "scores")
     }
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        say(json.dumps(summary, indent=2))
     outcome = event_line(
         {
             "event": row["status"],
@@ -104,10 +111,10 @@ def train_cmd(project_dir: Path, as_json: bool, max_steps: int | None, policy: s
     if row["status"] != "done":
         raise UserError(f"training run {row['id']} {outcome or row['status']}")
     if not as_json:
-        click.echo(f"run {row['id']} {outcome}")
+        say(f"run {row['id']} {outcome}")
         gold = row["scores"].get("gold") or {}
         if gold.get("texts"):
-            click.echo(_label_table({"model": gold}))
+            say(_label_table({"model": gold}))
 
 
 @main.command("pretrain")
@@ -155,7 +162,7 @@ def pretrain_cmd(project_dir: Path, epochs: int, max_texts: int, as_json: bool) 
     )
     if as_json:
         keys = ("id", "status", "weights_path", "counts", "losses", "error")
-        click.echo(json.dumps({k: row[k] for k in keys}, indent=2))
+        say(json.dumps({k: row[k] for k in keys}, indent=2))
     if row["status"] != "done":
         outcome = event_line({"event": row["status"], "error": row["error"]})
         raise UserError(f"pretraining run {row['id']} {outcome or row['status']}")
@@ -165,7 +172,7 @@ def pretrain_cmd(project_dir: Path, epochs: int, max_texts: int, as_json: bool) 
             if setting == "latest"
             else "training does not use them while pretrained_tok2vec = off"
         )
-        click.echo(f"pretraining run {row['id']} done: {row['weights_path']}; {use}")
+        say(f"pretraining run {row['id']} done: {row['weights_path']}; {use}")
 
 
 def _label_table(reports: dict[str, dict[str, Any] | None]) -> str:
@@ -238,7 +245,7 @@ def evaluate_cmd(project_dir: Path, as_json: bool, curve: bool, max_steps: int |
                 if event.get("event") == "done" and not as_json:
                     gold = event["scores"]["gold"]
                     texts = event["counts"]["train_texts"]
-                    click.echo(
+                    say(
                         f"curve    {event['fraction']:>4.0%} of the answers: {texts} texts, "
                         f"gold F {_pct(gold['overall']['f'])}"
                     )
@@ -247,12 +254,12 @@ def evaluate_cmd(project_dir: Path, as_json: bool, curve: bool, max_steps: int |
     except (TrainingBusyError, TrainingDataError, RuntimeError) as exc:
         raise UserError(str(exc)) from None
     except KeyboardInterrupt:
-        click.echo("cancelled", err=True)
+        say("cancelled", err=True)
         sys.exit(EXIT_INTERRUPTED)
     finally:
         project.close()
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        say(json.dumps(report, indent=2))
         return
     if not report["gold_texts"]:
         raise UserError(
@@ -263,17 +270,17 @@ def evaluate_cmd(project_dir: Path, as_json: bool, curve: bool, max_steps: int |
         if report["model_run"]
         else "no model yet (nerloop train)"
     )
-    click.echo(f"{report['gold_texts']} gold texts; {model}")
-    click.echo(_label_table({k: report[k] for k in ("model", "rules", "llm")}))
+    say(f"{report['gold_texts']} gold texts; {model}")
+    say(_label_table({k: report[k] for k in ("model", "rules", "llm")}))
     if report["recommendations"]:
-        click.echo("\nthe LLM, per label")
+        say("\nthe LLM, per label")
         for rec in report["recommendations"]:
-            click.echo(f"  {rec['label']:<14} {rec['verdict']}: {rec['reason']}")
+            say(f"  {rec['label']:<14} {rec['verdict']}: {rec['reason']}")
     if curve:
-        click.echo("\nlearning curve (gold F by share of the answers)")
+        say("\nlearning curve (gold F by share of the answers)")
         for point in report["curve"]:
             share, texts = point["fraction"], point["train_texts"]
-            click.echo(f"  {share:>4.0%}  {texts:>6} texts  F {_pct(point['f'])}")
+            say(f"  {share:>4.0%}  {texts:>6} texts  F {_pct(point['f'])}")
 
 
 @main.command("package")
@@ -303,4 +310,4 @@ def package_cmd(out: Path, project_dir: Path, name: str | None, version: str | N
         raise UserError(str(exc)) from None
     finally:
         project.close()
-    click.echo(f"{result.name} {result.version}: {result.wheel}")
+    say(f"{result.name} {result.version}: {result.wheel}")
