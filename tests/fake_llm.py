@@ -50,7 +50,20 @@ FAULTS = (
     "timeout",
     "close",
     "401_echo",
+    # Hostile servers (issue 16): each must end as a counted error or a clean answer, never a
+    # hang, a traceback or a stored key.
+    "huge",
+    "nested",
+    "nested_content",
+    "drip",
+    "echo_auth",
+    "500_echo_long",
+    "bad_usage",
+    "escape_error",
 )
+HOSTILE = FAULTS[FAULTS.index("huge") :]
+EMBED_FAULTS = ("401_echo", "500_echo_long", "500")
+BAD_USAGE_VALUES: tuple[Any, ...] = ("12", [1, 2], -5, 1e309, 3.5, True, None, {"n": 1})
 
 HALLUCINATIONS = ("zorblax prime", "Quentin Marmalade", "the year 3011", "Glorbo")
 
@@ -168,6 +181,11 @@ class FakeLLM:
         self.responder = responder
         self.faults: deque[Fault] = deque()
         self.add_faults(*faults)
+        self.fault_every = 0
+        """Serve a fault from `fault_cycle` every N-th chat request once the queue is empty."""
+        self.fault_cycle: list[Fault] = []
+        self.embed_faults: deque[str] = deque()
+        """Faults for the next embeddings requests, in order (one of EMBED_FAULTS)."""
         self.record_bodies = record_bodies
         self.model = model
         self.embed_latency = embed_latency
@@ -369,6 +387,10 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                         st.max_in_flight_during_embeddings, st.in_flight
                     )
                 fault = fake.faults.popleft() if fake.faults else None
+                every = fake.fault_every
+                if fault is None and every and fake.fault_cycle and st.chat_requests % every == 0:
+                    n = st.chat_requests // every
+                    fault = fake.fault_cycle[n % len(fake.fault_cycle)]
                 if fault is not None:
                     fake.stats.faults_served.append(fault.kind)
                 fake.stats.auth_headers.append(self.headers.get("Authorization") or "")
@@ -380,7 +402,26 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 with fake._lock:
                     fake.stats.in_flight -= 1
 
+        def _echo_long(self, status: int) -> None:
+            # The credentials start just before character 200 of the message, where a
+            # client that cuts before it masks would keep half of the key.
+            auth = self.headers.get("Authorization") or ""
+            pad = "x" * (200 - len("Bearer ") - 8)
+            self._send(status, {"error": {"message": f"{pad}{auth} was refused"}})
+
         def _embeddings(self, raw: bytes) -> None:
+            with fake._lock:
+                fault = fake.embed_faults.popleft() if fake.embed_faults else None
+            if fault == "401_echo":
+                auth = self.headers.get("Authorization") or ""
+                self._send(401, {"error": {"message": f"invalid api key: {auth}"}})
+                return
+            if fault == "500_echo_long":
+                self._echo_long(500)
+                return
+            if fault == "500":
+                self._send(500, {"error": {"message": "server error"}})
+                return
             try:
                 body = json.loads(raw)
             except ValueError:
@@ -434,34 +475,68 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 )
                 return
             content = fake.content_for(body)
-            if fault is not None and fault.kind == "malformed":
+            kind = fault.kind if fault is not None else None
+            if kind == "malformed":
                 content = "I found these: PRICE is probably the first number."
-            elif fault is not None and fault.kind == "truncated":
+            elif kind == "truncated":
                 content = content[: max(1, len(content) * 2 // 3)]
+            elif kind == "huge":
+                # A runaway generation: valid JSON padded past any answer nerloop reads.
+                content = content + " " * (600 * 1024)
+            elif kind == "nested_content":
+                content = "[" * 120_000 + "]" * 120_000
+            elif kind == "echo_auth":
+                auth = self.headers.get("Authorization") or ""
+                content = json.dumps({"spans": [], "note": f"you sent {auth}"})
             prompt_chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
-            self._send(
-                200,
-                {
-                    "id": "chatcmpl-fake",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": body.get("model", fake.model),
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": content},
-                            "finish_reason": "length"
-                            if fault is not None and fault.kind == "truncated"
-                            else "stop",
-                        }
-                    ],
-                    "usage": {
-                        "prompt_tokens": prompt_chars // 4 + 1,
-                        "completion_tokens": len(content) // 4 + 1,
-                        "total_tokens": prompt_chars // 4 + len(content) // 4 + 2,
-                    },
-                },
-            )
+            usage: dict[str, Any] = {
+                "prompt_tokens": prompt_chars // 4 + 1,
+                "completion_tokens": len(content) // 4 + 1,
+                "total_tokens": prompt_chars // 4 + len(content) // 4 + 2,
+            }
+            if kind == "bad_usage":
+                pick = fake.stats.chat_requests % len(BAD_USAGE_VALUES)
+                usage = {
+                    "prompt_tokens": BAD_USAGE_VALUES[pick],
+                    "completion_tokens": BAD_USAGE_VALUES[-1 - pick],
+                }
+            answer = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", fake.model),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "length"
+                        if fault is not None and fault.kind == "truncated"
+                        else "stop",
+                    }
+                ],
+                "usage": usage,
+            }
+            if kind == "nested":
+                # The envelope itself nested past Python's recursion limit.
+                self._send(200, b'{"choices": ' + b"[" * 120_000 + b"]" * 120_000 + b"}")
+                return
+            if kind == "drip":
+                self._drip(json.dumps(answer, allow_nan=True).encode(), fault)
+                return
+            self._send(200, json.dumps(answer, allow_nan=True).encode())
+
+        def _drip(self, raw: bytes, fault: Fault | None) -> None:
+            """Headers at once, then the body a byte at a time, `hang` seconds in all."""
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.flush()
+            step = (fault.hang if fault else 5.0) / max(1, len(raw))
+            for i in range(len(raw)):
+                self.wfile.write(raw[i : i + 1])
+                self.wfile.flush()
+                time.sleep(step)
 
         def _fault(self, fault: Fault) -> bool:
             """Serve a fault that replaces the answer; False for faults that alter it."""
@@ -479,6 +554,13 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 # Some proxies quote the credentials they refused.
                 auth = self.headers.get("Authorization") or ""
                 self._send(401, {"error": {"message": f"invalid api key: {auth}"}})
+            elif kind == "500_echo_long":
+                self._echo_long(500)
+            elif kind == "escape_error":
+                # OSC 52 (write the clipboard), a screen clear and a bell, as a hostile proxy
+                # might send them.
+                evil = "\x1b]52;c;ZWNobyBwd25lZA==\x07\x1b[2J\x9b31m bad gateway"
+                self._send(502, {"error": {"message": evil}})
             elif kind == "bad_body":
                 self._send(200, b"<html>proxy error</html>")
             elif kind == "timeout":
@@ -503,10 +585,43 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--recall", type=float, default=1.0)
     parser.add_argument("--invented", type=float, default=0.0, help="wrong spans per answer")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--faults",
+        default="",
+        help="comma-separated faults served to the first chat requests, in order: "
+        + ", ".join(FAULTS),
+    )
+    parser.add_argument(
+        "--fault-every",
+        type=int,
+        default=0,
+        help="after the scripted ones, serve the --faults list again every N-th request (0: never)",
+    )
+    parser.add_argument(
+        "--embed-faults",
+        default="",
+        help=f"comma-separated faults for the first embeddings requests: {', '.join(EMBED_FAULTS)}",
+    )
+    parser.add_argument(
+        "--hang", type=float, default=5.0, help="seconds of a timeout or drip fault"
+    )
     args = parser.parse_args(argv)
+    faults = [f for f in args.faults.split(",") if f]
+    embed_faults = [f for f in args.embed_faults.split(",") if f]
+    for f in faults:
+        if f not in FAULTS:
+            parser.error(f"unknown fault {f!r}; one of {', '.join(FAULTS)}")
+    for f in embed_faults:
+        if f not in EMBED_FAULTS:
+            parser.error(f"unknown embeddings fault {f!r}; one of {', '.join(EMBED_FAULTS)}")
     gold = load_gold_jsonl(args.gold) if args.gold else {}
     noise = Noise(recall=args.recall, invented_per_text=args.invented, seed=args.seed)
-    fake = FakeLLM(gold, noise=noise, latency=args.latency, record_bodies=False).start(args.port)
+    fake = FakeLLM(gold, noise=noise, latency=args.latency, record_bodies=False)
+    fake.add_faults(*(Fault(f, hang=args.hang) for f in faults))
+    fake.fault_every = args.fault_every
+    fake.fault_cycle = [Fault(f, hang=args.hang) for f in faults]
+    fake.embed_faults.extend(embed_faults)
+    fake.start(args.port)
     print(f"READY {fake.url}", flush=True)
     try:
         while True:

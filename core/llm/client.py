@@ -167,6 +167,7 @@ class LLMClient:
             self._chat_url = None
         self._headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         self._timeout = httpx.Timeout(settings.llm_timeout)
+        self._deadline = settings.llm_timeout
         self._transport = transport
         # One TLS context for every lane: building one per httpx client costs ~10-100 ms.
         self._verify = tls_context(self.base_url)
@@ -281,7 +282,19 @@ class LLMClient:
             connect_failed = False
             async with self._lane() as http:
                 try:
-                    resp = await http.post(url, json=body)
+                    # llm_timeout bounds the whole request, not only each read: a server that
+                    # drips a byte at a time would otherwise hold a lane for ever.
+                    async with asyncio.timeout(self._deadline):
+                        resp = await self._post(http, url, body)
+                except AnswerTooLargeError as exc:
+                    raise LLMError(
+                        f"the LLM at {self.where} sent an answer over {exc.limit:,} bytes",
+                        attempts=attempts,
+                        waits=waits,
+                        latency_ms=elapsed(),
+                    ) from None
+                except TimeoutError:
+                    failure, resp = "timed out", None
                 except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                     failure, connect_failed = _connect_reason(exc), True
                     resp = None
@@ -333,6 +346,26 @@ class LLMClient:
             waits.append(wait)
             await self._sleep(wait)
 
+    async def _post(
+        self, http: httpx.AsyncClient, url: httpx.URL, body: dict[str, Any]
+    ) -> httpx.Response:
+        """POST `body`, reading at most MAX_RESPONSE_BYTES of the answer."""
+        async with http.stream("POST", url, json=body) as resp:
+            data = bytearray()
+            async for chunk in resp.aiter_bytes():
+                data += chunk
+                if len(data) > MAX_RESPONSE_BYTES:
+                    raise AnswerTooLargeError(MAX_RESPONSE_BYTES)
+        # The bytes are decoded already: the new response must not decode them again.
+        headers = [
+            (k, v)
+            for k, v in resp.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            resp.status_code, headers=headers, content=bytes(data), request=resp.request
+        )
+
     def _result(
         self, resp: httpx.Response, attempts: int, waits: list[float], ms: float, mode: JsonMode
     ) -> ChatResult:
@@ -342,7 +375,7 @@ class LLMClient:
             content = choice["message"]["content"]
             if not isinstance(content, str):
                 raise TypeError("content is not a string")
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError) as exc:
             raise LLMError(
                 f"the LLM at {self.where} sent a response that is not a chat completion "
                 f"({type(exc).__name__})",
@@ -364,6 +397,17 @@ class LLMClient:
             json_mode=mode,
             finish_reason=choice.get("finish_reason"),
         )
+
+
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+"""Most bytes of one HTTP answer read: far above any chat completion nerloop asks for, far
+below what would strain memory when many requests are in flight."""
+
+
+class AnswerTooLargeError(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
 
 
 MAX_TOKEN_COUNT = 10_000_000
