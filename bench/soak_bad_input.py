@@ -28,9 +28,9 @@ from soak_common import Failures
 DAMAGES = ("truncated", "header", "table_pages", "newer_schema")
 
 
-def nerloop(*args: str) -> subprocess.CompletedProcess[str]:
+def nerloop(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     # The 900 s the soak has always allowed a command (the tests allow 300 s).
-    return run_nerloop(*args, timeout=900)
+    return run_nerloop(*args, env=env, timeout=900)
 
 
 def damage(db: Path, how: str) -> None:
@@ -83,7 +83,7 @@ def bad_inputs_phase(work: Path) -> dict[str, Any]:
             res = nerloop("stats", "-p", str(proj))
             messages = case["messages"]
         else:
-            res = nerloop("import", str(path), "-p", str(proj))
+            res = nerloop("import", str(path), "-p", str(proj), *case.get("args", []))
             messages = [m.format(file=path) for m in case["messages"]]
         out = res.stdout + res.stderr
         tried += 1
@@ -97,6 +97,24 @@ def bad_inputs_phase(work: Path) -> dict[str, Any]:
             fails.check(
                 False, f"{case['file']}: terminal controls in output {terminal_controls(out)}"
             )
+    for case in cases.get("settings", []):
+        proj = fresh("settings")
+        db = proj / "nerloop.db"
+        before = snapshot(db)
+        if "toml" in case:
+            shutil.copyfile(BAD / case["toml"], proj / "nerloop.toml")
+        if case.get("toml_folder"):
+            (proj / "nerloop.toml").mkdir()
+        res = nerloop("stats", "-p", str(proj), env=case.get("env"))
+        out = res.stdout + res.stderr
+        what = f"setting {case.get('env') or case.get('toml') or 'nerloop.toml folder'}"
+        tried += 1
+        exit_codes[res.returncode] += 1
+        fails.check(res.returncode == 1, f"{what}: exit {res.returncode}")
+        for m in case["messages"]:
+            fails.check(m in out, f"{what}: no {m!r} in {out[-300:]!r}")
+        fails.check("Traceback" not in out, f"{what}: traceback")
+        fails.check(snapshot(db) == before, f"{what}: stored data changed")
     for case in cases["stored"]:
         proj = fresh(case["file"])
         before = snapshot(proj / "nerloop.db")

@@ -7,6 +7,7 @@ never shows in a repr, a log line or an error message, and it is never written t
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -29,6 +30,11 @@ PretrainedChoice = Literal["latest", "off"]
 
 class SettingsError(ValueError):
     """Settings that cannot be used; the message names the file or variable and the field."""
+
+
+MAX_RATE_WAIT = 600.0
+"""Longest wait for a request's turn under llm_requests_per_minute, in seconds."""
+MIN_REQUESTS_PER_MINUTE = 60.0 / MAX_RATE_WAIT
 
 
 class Settings(BaseSettings):
@@ -54,7 +60,9 @@ class Settings(BaseSettings):
     llm_concurrency: int = Field(default=8, ge=1, le=256)
     """Requests in flight at once, at most."""
     llm_requests_per_minute: float = Field(default=0.0, ge=0)
-    """Rate limit on requests started per minute; 0 means no limit."""
+    """Rate limit on requests started per minute; 0 means no limit. At least
+    MIN_REQUESTS_PER_MINUTE otherwise: below it a request would wait over MAX_RATE_WAIT
+    seconds for its turn, which looks like a hang."""
     llm_max_retries: int = Field(default=5, ge=0, le=20)
     """Retries of one request on timeouts, connection errors, 429 and 5xx."""
     llm_price_in_per_1k: float = Field(default=0.0, ge=0)
@@ -159,6 +167,16 @@ class Settings(BaseSettings):
             raise ValueError("not a usable URL (it must start with http:// or https:// and a host)")
         return url
 
+    @field_validator("llm_requests_per_minute")
+    @classmethod
+    def _rate_that_moves(cls, rpm: float) -> float:
+        if 0 < rpm < MIN_REQUESTS_PER_MINUTE:
+            raise ValueError(
+                f"below {MIN_REQUESTS_PER_MINUTE} a request would wait over {MAX_RATE_WAIT:.0f} s "
+                "for its turn; use 0 for no limit"
+            )
+        return rpm
+
     @field_validator("llm_api_key", "embed_api_key")
     @classmethod
     def _header_safe_key(cls, key: SecretStr | None) -> SecretStr | None:
@@ -179,6 +197,8 @@ def load_settings(project_dir: Path | None, **overrides: Any) -> Settings:
     path = project_dir / SETTINGS_FILE if project_dir is not None else None
     if path is not None and not path.exists():
         path = None
+    if path is not None and not path.is_file():
+        raise SettingsError(f"{path}: not a file (the settings must be a TOML file; move it away)")
 
     class ProjectSettings(Settings):
         model_config = SettingsConfigDict(toml_file=path)
@@ -194,10 +214,27 @@ def load_settings(project_dir: Path | None, **overrides: Any) -> Settings:
         field = ".".join(str(p) for p in err["loc"])
         where = str(path) if path else "environment"
         raise SettingsError(f"{where}: field {field}: {err['msg']}") from None
-    except Exception as exc:  # a TOML syntax error in nerloop.toml
-        raise SettingsError(f"{path}: {exc}") from None
+    except Exception as exc:  # a TOML syntax error in nerloop.toml, or an unparsable variable
+        env = _env_parse_error(str(exc))
+        if env is not None:
+            raise SettingsError(env) from None
+        raise SettingsError(f"{path or 'settings'}: {exc}") from None
     register_secrets(settings)
     return settings
+
+
+def _env_parse_error(message: str) -> str | None:
+    """pydantic-settings' "error parsing value for field X from source EnvSettingsSource" as
+    a line naming the variable and the form it takes."""
+    found = re.search(r'field "(\w+)" from source "EnvSettingsSource"', message)
+    if found is None:
+        return None
+    name = found.group(1)
+    example = {
+        "keymap": '{"annotate.accept": "y,enter"}',
+        "source_order": '["rule", "model", "llm", "import"]',
+    }.get(name, "a JSON value")
+    return f"NERLOOP_{name.upper()}: not valid JSON; it takes JSON, for example {example}"
 
 
 SECRET_ENV = ("NERLOOP_LLM_API_KEY", "OPENAI_API_KEY", "NERLOOP_EMBED_API_KEY")

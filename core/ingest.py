@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import collections
 import functools
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from nerloop.core.formats import (
+    STDIN,
     FormatError,
+    FormatGuessError,
     ImportedRecord,
     ImportFormat,
     LineError,
@@ -35,7 +38,7 @@ from nerloop.core.formats import (
     guess_format,
     read_records,
 )
-from nerloop.core.records import Span, Split
+from nerloop.core.records import Span, Split, input_hash
 from nerloop.core.store.ingest import ImportState, IngestCounts, IngestItem
 from nerloop.core.tokens import token_span
 
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
     from spacy.tokens import Doc
 
     from nerloop.core.project import Project
+    from nerloop.core.store import Store
 
 # Who imported annotations are by when the file does not say.
 IMPORT_ANNOTATOR = "import"
@@ -244,6 +248,7 @@ def import_file(
     fmt: ImportFormat | None = None,
     gold: bool = False,
     skip_invalid: bool = False,
+    replace_gold: bool = False,
     text_column: str = "text",
     progress: Callable[[int], None] | None = None,
     batch: int = BATCH,
@@ -253,18 +258,24 @@ def import_file(
 
     `progress` is called now and then with the number of bytes read so far.
     """
-    fmt = fmt or guess_format(path)
     store = project.store
-    summary = ImportSummary(path=str(path), format=fmt, split="gold" if gold else "pool")
+    summary = ImportSummary(path=str(path), format=fmt or "", split="gold" if gold else "pool")
     tokenizer = ZonedTokenizer(project.taxonomy.lang)
     checker = RecordChecker(project.taxonomy.names, tokenizer)
     state = ImportState()
     pending: list[IngestItem] = []
+    guard = GoldGuard()
     failed = False
 
     def flush() -> None:
         if pending and not failed:
             summary.absorb(store.ingest_batch(pending, source=path.name, state=state))
+            conflicts = store.label_conflicts(pending, state)
+            if conflicts:
+                # Stored already, in the import's one transaction: raising rolls it all back.
+                for c in conflicts:
+                    reject(LineError(c.line, "spans", c.message()))
+                raise ImportFailed(_failure_message(summary, skippable=False), summary)
         pending.clear()
 
     def reject(error: LineError) -> None:
@@ -277,9 +288,13 @@ def import_file(
 
     # One job at a time per process: the job pipeline is shared, and a second import would only
     # wait on the database's write lock anyway.
-    with JOB_LOCK, path.open("rb") as fh, store.write():
+    with JOB_LOCK, open_input(path) as fh, store.write():
         lines = Lines(fh)
         try:
+            # Sniffed from the stream being read (inside this handler, so a UTF-16 file or an
+            # overlong first line is the usual one-line error), never by opening it again.
+            fmt = fmt or guess_format(path, lines)
+            summary.format = fmt
             records = read_records(
                 lines, fmt, path=path, text_column=text_column, labels=set(project.taxonomy.names)
             )
@@ -298,11 +313,15 @@ def import_file(
                 if item is None:
                     summary.skipped += 1
                     continue
+                if item.split == "gold" and not replace_gold:
+                    guard.note(store, item)
                 if failed:
                     continue  # keep reading to list every bad record, but store nothing
                 pending.append(item)
                 if len(pending) >= batch:
                     flush()
+        except FormatGuessError:
+            raise  # the user's to fix on the command line (--format), not the file's
         except FormatError as exc:
             raise ImportFailed(
                 f"{exc.format(str(path))}\n{path}: nothing imported.", summary
@@ -314,6 +333,12 @@ def import_file(
         if failed:
             raise ImportFailed(_failure_message(summary), summary)
         flush()
+        clashes = guard.clashes(store)
+        if clashes:
+            for clash in clashes:
+                reject(clash)
+            # Everything is written inside this one transaction: raising rolls it back.
+            raise ImportFailed(_failure_message(summary, skippable=False), summary)
         store.log_import(
             path=str(path),
             format=fmt,
@@ -326,24 +351,83 @@ def import_file(
     return summary
 
 
+@dataclass(slots=True)
+class GoldGuard:
+    """Keeps an import from replacing a finished gold annotation without --replace-gold.
+
+    A file may spread one text's gold over several records (they add up), so the check is on
+    the text's annotation once the whole file is in: if it differs from the one that counted
+    before the import, the import fails, naming the text's first line. (The same annotation
+    again is fine: re-importing a file changes nothing.)
+    """
+
+    before: dict[int, tuple[int, str, list[Span]]] = field(default_factory=dict)
+    seen: set[int] = field(default_factory=set)
+
+    def note(self, store: Store, item: IngestItem) -> None:
+        h = input_hash(item.text)
+        if h in self.seen:
+            return
+        self.seen.add(h)
+        have = store.finished_gold_by_hash(h)
+        if have is not None:
+            self.before[h] = (item.line, *have)
+
+    def clashes(self, store: Store) -> list[LineError]:
+        out = []
+        for h, (line, annotator, spans) in self.before.items():
+            now = store.finished_gold_by_hash(h)
+            if now is not None and _span_set(now[1]) != _span_set(spans):
+                out.append(
+                    LineError(
+                        line,
+                        "spans",
+                        f"the text is already gold, annotated by {annotator} with other "
+                        "spans; pass --replace-gold to replace that annotation with this one",
+                    )
+                )
+        return out
+
+
+def _span_set(spans: Iterable[Span]) -> set[tuple[int, int, str]]:
+    return {(s.start, s.end, s.label) for s in spans}
+
+
+@contextmanager
+def open_input(path: Path) -> Iterator[BinaryIO]:
+    """The bytes to import: a file, a FIFO or a pipe (read once, front to back), or standard
+    input for "-"."""
+    if path == STDIN:
+        yield sys.stdin.buffer
+        return
+    with path.open("rb") as fh:
+        yield fh
+
+
 def _item(rec: ImportedRecord, spans: list[Span], gold: bool) -> IngestItem | None:
     annotator = rec.annotator or IMPORT_ANNOTATOR
     if gold or rec.gold:
         if rec.answer in ("reject", "ignore"):
             return None
-        return IngestItem(rec.text, rec.meta, "gold", spans, None, annotator)
-    return IngestItem(rec.text, rec.meta, "pool", spans, rec.answer or "accept", annotator)
+        return IngestItem(rec.text, rec.meta, "gold", spans, None, annotator, rec.line)
+    return IngestItem(
+        rec.text, rec.meta, "pool", spans, rec.answer or "accept", annotator, rec.line
+    )
 
 
-def _failure_message(summary: ImportSummary) -> str:
+def _failure_message(summary: ImportSummary, *, skippable: bool = True) -> str:
     lines = list(summary.errors)
     more = summary.rejected - len(summary.errors)
     if more > 0:
         lines.append(f"... and {more} more")
+    fix = (
+        "Fix them, or pass --skip-invalid to import the valid records and skip these."
+        if skippable
+        else "Fix them (--skip-invalid cannot skip a conflict with what is stored)."
+    )
     lines.append(
         f"{summary.path}: nothing imported: {summary.rejected} invalid record"
-        f"{'s' if summary.rejected != 1 else ''}. Fix them, or pass --skip-invalid to import "
-        "the valid records and skip these."
+        f"{'s' if summary.rejected != 1 else ''}. {fix}"
     )
     return "\n".join(lines)
 

@@ -123,6 +123,18 @@ def check_with_spacy(taxonomy: Taxonomy, where: str = TAXONOMY_FILE) -> None:
 
     try:
         spacy.blank(taxonomy.lang)
+    except ImportError as exc:
+        if "E048" in str(exc):  # spaCy's "Can't import language X": no such code
+            raise TaxonomyError(
+                f"{where}: project: field lang: {taxonomy.lang!r} is not a spaCy language code"
+            ) from None
+        # A language spaCy knows whose tokenizer needs another package (ja: sudachipy, ko:
+        # mecab-ko, th: pythainlp, vi: pyvi, zh with pkuseg, ...): say which, as spaCy does.
+        detail = " ".join(str(exc).split())[:300]
+        raise TaxonomyError(
+            f"{where}: project: field lang: {taxonomy.lang!r} needs a package that is not "
+            f"installed: {detail}"
+        ) from None
     except Exception:
         raise TaxonomyError(
             f"{where}: project: field lang: {taxonomy.lang!r} is not a spaCy language code"
@@ -181,7 +193,8 @@ def read_taxonomy(path: Path) -> Taxonomy:
     except OSError as exc:
         raise TaxonomyError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        # utf-8-sig: editors on Windows start a file with a byte-order mark, which TOML refuses.
+        data = tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise TaxonomyError(f"{path}: not UTF-8 (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
@@ -203,7 +216,7 @@ def update_label(
 
     The result is validated before the file is replaced, so a bad edit never breaks the file.
     """
-    doc = tomlkit.parse(path.read_text("utf-8"))
+    doc = tomlkit.parse(path.read_text("utf-8-sig"))
     labels = doc.get("labels")
     if labels is None or name not in labels:
         raise TaxonomyError(f"{path}: no label {name}")

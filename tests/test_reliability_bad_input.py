@@ -36,6 +36,7 @@ CASES: dict[str, Any] = json.loads((BAD / "cases.json").read_text("utf-8"))
 REFUSED = [c for c in CASES["refused"] if not c.get("taxonomy")]
 TAXONOMY_CASES = [c for c in CASES["refused"] if c.get("taxonomy")]
 STORED = CASES["stored"]
+SETTINGS = CASES["settings"]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def test_refused_file_names_file_line_field_and_stores_nothing(
     path = BAD / case["file"]
     db = seeded / "nerloop.db"
     before = snapshot(db)
-    code, out = run_cli("import", str(path), "-p", str(seeded))
+    code, out = run_cli("import", str(path), "-p", str(seeded), *case.get("args", []))
     assert code == case["exit"], out
     for message in expected_messages(case, path):
         assert message in out, f"{message!r} not in:\n{out}"
@@ -312,3 +313,41 @@ def run_cli_raw(*args: str) -> tuple[int, str, BaseException | None]:
     result = CliRunner().invoke(main, list(args))
     escaped = result.exception if not isinstance(result.exception, SystemExit) else None
     return result.exit_code, result.output, escaped
+
+
+# -- settings -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "case",
+    SETTINGS,
+    ids=[next(iter(c.get("env", {})), c.get("toml", "folder")) for c in SETTINGS],
+)
+def test_a_bad_setting_is_one_line_naming_it(case: dict[str, Any], seeded: Path) -> None:
+    db = seeded / "nerloop.db"
+    before = snapshot(db)
+    if "toml" in case:
+        shutil.copyfile(BAD / case["toml"], seeded / "nerloop.toml")
+    if case.get("toml_folder"):
+        (seeded / "nerloop.toml").mkdir()
+    code, out = run_cli("stats", "-p", str(seeded), env=case.get("env"))
+    assert code == 1, out
+    assert out.startswith("Error: ") and out.count("\n") == 1, out
+    for message in case["messages"]:
+        assert message in out, (message, out)
+    assert "Traceback" not in out and "None:" not in out
+    if "secret" in case:
+        assert case["secret"] not in out
+    assert snapshot(db) == before
+
+
+def test_the_corpus_is_large_enough() -> None:
+    assert len(REFUSED) + len(TAXONOMY_CASES) + len(STORED) + len(SETTINGS) >= 80
+
+
+def test_a_taxonomy_with_a_byte_order_mark_loads(seeded: Path) -> None:
+    path = seeded / "taxonomy.toml"
+    path.write_bytes(codecs.BOM_UTF8 + path.read_bytes())
+    code, out = run_cli("taxonomy", "show", "-p", str(seeded))
+    assert code == 0, out
+    assert "PRICE" in out

@@ -50,33 +50,47 @@ class FormatGuessError(FormatError):
     """The file's format cannot be told from its name: the user has to give --format."""
 
 
-def guess_format(path: Path) -> ImportFormat:
+STDIN = Path("-")
+"""The FILE that means standard input."""
+
+
+def guess_format(path: Path, lines: Lines | None = None) -> ImportFormat:
     """The format a file's extension stands for; JSONL whose first record has `_input_hash` or
-    `answer` is Prodigy's."""
+    `answer` is Prodigy's. With `lines` (the stream being imported) the first record is read
+    from them, so a pipe or FIFO is read only once; standard input, which has no extension,
+    is JSONL when its first line is a JSON object."""
     fmt = EXTENSIONS.get(path.suffix.lower())
+    if fmt is None and path == STDIN and lines is not None:
+        first = next((raw for _, raw in lines.peek(PEEK_LINES) if _filled(raw)), "")
+        fmt = "jsonl" if isinstance(first, str) and first.lstrip().startswith("{") else None
     if fmt is None:
         known = ", ".join(sorted(EXTENSIONS))
+        what = "standard input" if path == STDIN else f"the extension {path.suffix or '(none)'!r}"
         raise FormatGuessError(
-            f"{path}: cannot tell the format from the extension {path.suffix or '(none)'!r} "
-            f"(known: {known}); give --format"
+            f"{path}: cannot tell the format from {what} (known: {known}); give --format"
         )
-    if fmt == "jsonl" and _first_object_is_prodigy(path):
-        return "prodigy"
+    if fmt == "jsonl":
+        if lines is not None:
+            return "prodigy" if _first_object_is_prodigy(lines.peek(PEEK_LINES)) else "jsonl"
+        with path.open("rb") as fh:
+            if _first_object_is_prodigy(Lines(fh).peek(PEEK_LINES)):
+                return "prodigy"
     return fmt
 
 
-def _first_object_is_prodigy(path: Path) -> bool:
-    with path.open("rb") as fh:
-        for n, (_, raw) in enumerate(Lines(fh)):
-            if n >= PEEK_LINES:
-                return False
-            if isinstance(raw, LineError) or not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError:
-                return False
-            return isinstance(obj, dict) and jsonl.looks_like_prodigy(obj)
+def _filled(raw: str | LineError) -> bool:
+    return isinstance(raw, LineError) or bool(raw.strip())
+
+
+def _first_object_is_prodigy(head: list[tuple[int, str | LineError]]) -> bool:
+    for _, raw in head:
+        if isinstance(raw, LineError) or not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except (ValueError, RecursionError):
+            return False
+        return isinstance(obj, dict) and jsonl.looks_like_prodigy(obj)
     return False
 
 
@@ -106,6 +120,7 @@ def read_records(
 __all__ = [
     "EXTENSIONS",
     "IMPORT_FORMATS",
+    "STDIN",
     "FormatError",
     "FormatGuessError",
     "ImportFormat",

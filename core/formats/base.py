@@ -63,18 +63,51 @@ class FormatError(ValueError):
 Parsed = ImportedRecord | LineError
 
 
+MAX_LINE_BYTES = 10 * 1024 * 1024
+"""Longest line read (10 MiB): longer is a clear error, not a MemoryError (`/dev/zero`)."""
+
+
 class Lines:
-    """Decoded lines of a binary stream, numbered from 1, without their line endings."""
+    """Decoded lines of a binary stream, numbered from 1, without their line endings.
+
+    The stream is read once, front to back, so a pipe, a FIFO or standard input works as well
+    as a file; `peek` keeps the first lines for a format sniffer and yields them again.
+    """
 
     def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
         self.bytes_read = 0
         self.line = 0
+        self._head: list[tuple[int, str | LineError]] = []
+        self._source = self._read()
+
+    def peek(self, n: int) -> list[tuple[int, str | LineError]]:
+        """The first `n` lines (fewer at the end of the stream), read once and kept."""
+        while len(self._head) < n:
+            got = next(self._source, None)
+            if got is None:
+                break
+            self._head.append(got)
+        return self._head[:n]
 
     def __iter__(self) -> Iterator[tuple[int, str | LineError]]:
-        for raw in self.stream:
+        while self._head:
+            yield self._head.pop(0)
+        yield from self._source
+
+    def _read(self) -> Iterator[tuple[int, str | LineError]]:
+        while True:
+            raw = self.stream.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
             self.line += 1
             self.bytes_read += len(raw)
+            if len(raw) > MAX_LINE_BYTES:
+                raise FormatError(
+                    f"line longer than {MAX_LINE_BYTES // (1024 * 1024)} MB (nerloop reads at "
+                    "most that much a line); is this a text file?",
+                    self.line,
+                )
             if self.line == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8) :]
             elif self.line == 1 and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -104,6 +137,21 @@ def check_text(text: object, line: int, field: str = "text") -> LineError | None
     nul = text.find("\x00")
     if nul >= 0:
         return LineError(line, field, f"contains a NUL character at character {nul}")
+    return check_storable(text, line, field)
+
+
+def check_storable(text: str, line: int, field: str) -> LineError | None:
+    """A lone surrogate (JSON's "\\ud800" escape without its pair) is no character: UTF-8, and
+    so the database, cannot hold it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return LineError(
+            line,
+            field,
+            f"holds a lone surrogate (\\u{ord(text[exc.start]):04x}) at character {exc.start}, "
+            "which is not a character; fix the escape in the file",
+        )
     return None
 
 

@@ -37,7 +37,9 @@ def read(lines: Lines, *, text_column: str = "text", delimiter: str = ",") -> It
             else:
                 yield raw + "\n"
 
-    reader = csv.reader(feed(), delimiter=delimiter)
+    # strict: a quote that is never closed is an error at the end of the file, instead of the
+    # rest of the file silently merging into one field.
+    reader = csv.reader(feed(), delimiter=delimiter, strict=True)
     header: list[str] | None = None
     text_index = 0
     last = 0
@@ -48,6 +50,14 @@ def read(lines: Lines, *, text_column: str = "text", delimiter: str = ",") -> It
             return
         except csv.Error as exc:
             start, last = last + 1, reader.line_num
+            if "unexpected end of data" in str(exc):
+                yield LineError(
+                    start,
+                    None,
+                    "not valid CSV: a quoted field that starts here is never closed (every line "
+                    f"after it, to line {last}, would merge into it)",
+                )
+                return
             yield LineError(start, None, f"not valid CSV: {exc}")
             continue
         start, last = last + 1, reader.line_num

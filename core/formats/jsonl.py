@@ -9,6 +9,7 @@ tokenizer. Prodigy records (with `answer`) are read by formats.prodigy, which sh
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from nerloop.core.formats.base import (
     LineError,
     Lines,
     Parsed,
+    check_storable,
     check_text,
     type_name,
 )
@@ -31,7 +33,11 @@ def parse_json_line(raw: str, line: int) -> dict[str, Any] | LineError | None:
     if not raw.strip():
         return None
     try:
-        obj = json.loads(raw)
+        obj = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:
+        return LineError(line, None, "invalid JSON: nested too deeply to read")
+    except _NotJSON as exc:
+        return LineError(line, None, f"invalid JSON: {exc} is not a JSON value (use null)")
     except json.JSONDecodeError as exc:
         if line == 1 and raw.strip() in ("[", "{"):
             raise FormatError(
@@ -41,10 +47,28 @@ def parse_json_line(raw: str, line: int) -> dict[str, Any] | LineError | None:
                 line,
             ) from None
         return LineError(line, None, f"invalid JSON: {exc.msg} (column {exc.colno})")
+    except ValueError:
+        # Python refuses to read integers of more than 4,300 digits (int_max_str_digits).
+        return LineError(line, None, "invalid JSON: a number too long to read (over 4,300 digits)")
     if not isinstance(obj, dict):
         hint = " (JSONL needs one object per line)" if isinstance(obj, list) else ""
         return LineError(line, None, f"must be a JSON object, not {type_name(obj)}{hint}")
     return obj
+
+
+class _NotJSON(ValueError):
+    """NaN, Infinity and -Infinity: Python's json reads them, JSON has no such values."""
+
+
+def _no_constant(name: str) -> None:
+    raise _NotJSON(name)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NotJSON(f"{text[:20]} (too large for a number)")
+    return value
 
 
 def _is_int(value: object) -> bool:
@@ -125,6 +149,9 @@ def record_from_object(obj: dict[str, Any], line: int, *, prodigy: bool) -> Pars
         extra = {k: v for k, v in obj.items() if k not in PLAIN_KEYS and not k.startswith("_")}
         if extra:
             meta = {**extra, **meta}
+    bad_meta = check_storable(json.dumps(meta, ensure_ascii=False), line, "meta")
+    if bad_meta:
+        return bad_meta
     spans = parse_spans(obj.get("spans"), line, default_label)
     if isinstance(spans, LineError):
         return spans

@@ -43,6 +43,16 @@ class GoldMixin(StoreBase):
             latest[r["text_id"]] = (r["text_id"], r["text"], _spans(r["spans"]))
         return list(latest.values())
 
+    def finished_gold_by_hash(self, h: int) -> tuple[str, list[Span]] | None:
+        """(annotator, spans) of the finished gold annotation that counts for the text with
+        input hash `h` (the latest), or None."""
+        row = self.db.conn.execute(
+            "SELECT g.annotator, g.spans FROM gold g JOIN texts t ON t.id = g.text_id "
+            "WHERE t.input_hash = ? AND g.done = 1 ORDER BY g.updated DESC LIMIT 1",
+            (h,),
+        ).fetchone()
+        return None if row is None else (str(row[0]), _spans(row[1]))
+
     def count_gold(self, *, done_only: bool = True) -> int:
         return int(
             self.scalar(

@@ -35,6 +35,25 @@ class IngestItem:
     spans: Sequence[Span] = ()
     answer: AnswerKind | None = None
     annotator: str = "import"
+    line: int = 0
+    """Where the record starts in its file, for messages about it."""
+
+
+@dataclass(frozen=True, slots=True)
+class LabelConflict:
+    """The same characters of one text accepted under two labels, one of them by this import."""
+
+    line: int
+    start: int
+    end: int
+    labels: tuple[str, ...]
+    surface: str
+
+    def message(self) -> str:
+        return (
+            f"characters {self.start}-{self.end} ({self.surface!r}) are accepted as both "
+            f"{' and '.join(self.labels)}; a text's characters take one label"
+        )
 
 
 @dataclass(slots=True)
@@ -57,6 +76,8 @@ class ImportState:
     record for the same text and annotator adds its spans instead of replacing them)."""
 
     gold_written: set[tuple[int, str]] = field(default_factory=set)
+    answers_before: int | None = None
+    """The highest answer id before the import: later ones are this import's."""
 
 
 def _chunks(values: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
@@ -112,9 +133,43 @@ class IngestMixin(StoreBase):
             if not need:
                 return counts
             ids = {h: tid for h, (tid, _) in self._texts_by_hash(need).items()}
+            if state.answers_before is None:
+                state.answers_before = int(self.scalar("SELECT coalesce(max(id), 0) FROM answers"))
             self._ingest_gold(items, hashes, ids, state, counts)
             self._ingest_answers(items, hashes, ids, source, counts)
         return counts
+
+    def label_conflicts(
+        self, items: Sequence[IngestItem], state: ImportState
+    ) -> list[LabelConflict]:
+        """Spans of these (stored) pool items whose characters are also accepted under another
+        label, one of the two accepts being this import's: a file cannot say both."""
+        by_hash = {input_hash(it.text): it for it in items if it.split == "pool" and it.spans}
+        if not by_hash or state.answers_before is None:
+            return []
+        ids = {tid: h for h, (tid, _) in self._texts_by_hash(by_hash).items()}
+        found: list[LabelConflict] = []
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            for tid, start, end, labels in self.db.conn.execute(
+                f'SELECT p.text_id, p.start, p."end", json_group_array(DISTINCT p.label) '
+                f"FROM proposals p JOIN ({LIVE_ANSWERS}) a ON a.proposal_id = p.id "
+                f"WHERE a.answer = 'accept' AND p.text_id IN ({marks}) "
+                f'GROUP BY p.text_id, p.start, p."end" '
+                f"HAVING count(DISTINCT p.label) > 1 AND max(a.id) > ?",
+                [*chunk, state.answers_before],
+            ):
+                item = by_hash[ids[tid]]
+                found.append(
+                    LabelConflict(
+                        item.line,
+                        start,
+                        end,
+                        tuple(sorted(json.loads(labels))),
+                        item.text[start:end],
+                    )
+                )
+        return found
 
     def _ingest_gold(
         self,
@@ -175,6 +230,22 @@ class IngestMixin(StoreBase):
                 )
                 if it.answer is not None:
                     wanted.append((th, it.annotator, it.answer))
+        if wanted:
+            # The same judgement already stored through another source (an export of llm or
+            # model answers, read back in another format) is not stored a second time.
+            known = self._live_judgements(
+                {ids[h] for it, h in zip(items, hashes, strict=True) if it.answer and it.spans}
+            )
+            # A file that names no annotator ("import") repeats anybody's same judgement.
+            anybody = {(th, answer) for th, _, answer in known}
+            repeated = {
+                w for w in wanted if w in known or (w[1] == "import" and (w[0], w[2]) in anybody)
+            }
+            if repeated:
+                wanted = [w for w in wanted if w not in repeated]
+                keep = {th for th, _, _ in wanted}
+                answered = {th for th, _, _ in repeated} - keep
+                rows = [r for r in rows if r[-1] not in answered]
         if not rows:
             return
         before = conn.total_changes
@@ -217,6 +288,22 @@ class IngestMixin(StoreBase):
             new,
         )
         counts.answers += len(new)
+
+    def _live_judgements(self, text_ids: set[int]) -> set[tuple[int, str, str]]:
+        """(task_hash, annotator, answer) of the live answers on these texts, from any source;
+        an answer that moved a boundary counts for the span it gave."""
+        found: set[tuple[int, str, str]] = set()
+        for chunk in _chunks(list(text_ids)):
+            marks = ",".join("?" * len(chunk))
+            for h, label, start, end, annotator, answer in self.db.conn.execute(
+                f'SELECT t.input_hash, p.label, coalesce(a.start, p.start), coalesce(a."end", '
+                f'p."end"), a.annotator, a.answer FROM proposals p '
+                f"JOIN texts t ON t.id = p.text_id "
+                f"JOIN ({LIVE_ANSWERS}) a ON a.proposal_id = p.id WHERE p.text_id IN ({marks})",
+                chunk,
+            ):
+                found.add((task_hash(h, label, start, end), annotator, answer))
+        return found
 
     # -- reads for export ----------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import functools
 import importlib
 import os
 import sqlite3
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,8 +15,9 @@ import click
 
 from nerloop import __version__
 from nerloop.core.config import SettingsError
-from nerloop.core.display import shown
+from nerloop.core.display import one_line, shown
 from nerloop.core.project import Project, ProjectError
+from nerloop.core.secrets import redact
 from nerloop.core.store import StoreError
 from nerloop.core.taxonomy import TaxonomyError
 
@@ -77,9 +79,48 @@ COMMAND_MODULES = {
 }
 
 
+def crash_log_path() -> Path:
+    """Where an unexpected error's details go: the user's state folder, not the screen."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "nerloop" / "errors.log"
+
+
+def log_crash(exc: BaseException) -> Path | None:
+    """Append the traceback of `exc` (credentials masked) to the crash log; its path, or None
+    when it cannot be written."""
+    import traceback
+    from datetime import UTC, datetime
+
+    path = crash_log_path()
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    text = "".join(traceback.format_exception(exc))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8", errors="backslashreplace") as fh:
+            fh.write(f"== {when} nerloop {__version__}: {' '.join(sys.argv[1:])}\n")
+            fh.write(redact(text) + "\n")
+    except OSError:
+        return None
+    return path
+
+
 class LazyGroup(click.Group):
     """The root group: commands register themselves on import; this imports them on demand
-    (click's documented pattern for lazily loaded subcommands)."""
+    (click's documented pattern for lazily loaded subcommands). It is also the top-level guard:
+    an error nobody expected becomes one line and exit 1, its traceback goes to a log file."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            log = log_crash(exc)
+            where = f"details in {log}" if log else "and its details could not be logged"
+            raise UserError(
+                f"internal error: {type(exc).__name__}: {one_line(redact(str(exc)))[:200]} ({where}); "
+                "please report it"
+            ) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(COMMAND_MODULES))

@@ -28,7 +28,9 @@ PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 
 
 @main.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path)
+)
 @project_option
 @click.option(
     "--format",
@@ -48,6 +50,12 @@ PROGRESS_MIN_BYTES = 4 * 1024 * 1024
     help="Skip bad records (they are listed) and import the rest, instead of importing nothing.",
 )
 @click.option(
+    "--replace-gold",
+    is_flag=True,
+    help="With --gold: replace a text's finished gold annotation when the file's differs "
+    "(without it such a record is an error, so a hand annotation is never lost by accident).",
+)
+@click.option(
     "--text-column",
     default="text",
     show_default=True,
@@ -60,6 +68,7 @@ def import_cmd(
     fmt: str | None,
     gold: bool,
     skip_invalid: bool,
+    replace_gold: bool,
     text_column: str,
 ) -> None:
     """Import texts (and annotations) from FILE into the project.
@@ -78,16 +87,22 @@ def import_cmd(
     Every record is checked: valid JSON and UTF-8, a non-empty text, spans inside the text and
     on token boundaries, labels from the taxonomy. A bad record is reported as FILE:LINE: field
     X: what is wrong, and nothing from the file is stored (exit code 1) unless --skip-invalid.
+    The same characters accepted under two labels, a line over 10 MB, and a gold record that
+    would replace a finished gold annotation (without --replace-gold) are errors too.
+
+    FILE may be a pipe or FIFO, or "-" for standard input (JSONL, or give --format).
 
     \b
     Example:
       nerloop import texts.jsonl -p heards
       nerloop import gold.jsonl -p heards --gold
       nerloop import export.csv -p heards --text-column body --skip-invalid
+      cat feed.jsonl | nerloop import - -p heards
     """
     project = open_project(project_dir)
     try:
-        size = file.stat().st_size
+        # A pipe, a FIFO or standard input has no size to show progress against.
+        size = file.stat().st_size if str(file) != "-" and file.is_file() else 0
         if size >= PROGRESS_MIN_BYTES:
             with click.progressbar(
                 length=size, label=f"Importing {file.name}", file=sys.stderr
@@ -105,6 +120,7 @@ def import_cmd(
                     fmt=cast(ImportFormat | None, fmt),
                     gold=gold,
                     skip_invalid=skip_invalid,
+                    replace_gold=replace_gold,
                     text_column=text_column,
                     progress=progress,
                 )
@@ -115,6 +131,7 @@ def import_cmd(
                 fmt=cast(ImportFormat | None, fmt),
                 gold=gold,
                 skip_invalid=skip_invalid,
+                replace_gold=replace_gold,
                 text_column=text_column,
             )
     except FormatGuessError as exc:

@@ -121,7 +121,7 @@ def train_cmd(project_dir: Path, as_json: bool, max_steps: int | None, policy: s
 @project_option
 @click.option(
     "--epochs",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=1000),
     default=DEFAULT_EPOCHS,
     show_default=True,
     help="Passes over the texts; more took longer and paid more (bench/RESULTS.md).",
