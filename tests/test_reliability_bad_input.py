@@ -22,6 +22,7 @@ from reliability_helpers import (
     assert_prefix,
     heard,
     run_cli,
+    run_nerloop,
     seed_project,
     snapshot,
     terminal_controls,
@@ -351,3 +352,21 @@ def test_a_taxonomy_with_a_byte_order_mark_loads(seeded: Path) -> None:
     code, out = run_cli("taxonomy", "show", "-p", str(seeded))
     assert code == 0, out
     assert "PRICE" in out
+
+
+def test_taxonomy_text_with_escape_sequences_is_printed_safely(seeded: Path) -> None:
+    # A description, terms and examples are a file's text: `taxonomy show` (and every other
+    # command) prints them through core.display.shown, so OSC 52, a screen clear or an 8-bit
+    # CSI never reach the terminal.
+    path = seeded / "taxonomy.toml"
+    evil = "\\u001b]52;c;ZXZpbA==\\u0007\\u001b[2J\\u009b31m"
+    text = path.read_text("utf-8").replace(
+        'description = "A price with its currency and unit."',
+        f'description = "price {evil}"\nterms = ["t{evil}"]',
+    )
+    path.write_text(text, "utf-8")
+    for args in (["taxonomy", "show"], ["stats"]):
+        res = run_nerloop(*args, "-p", str(seeded))
+        assert res.returncode == 0, res.stderr
+        assert terminal_controls(res.stdout + res.stderr) == []
+        assert "price" in res.stdout or args == ["stats"]
