@@ -1,8 +1,9 @@
 """Rule labels as a spaCy SpanRuler: terms become phrase patterns, token patterns stay as they are.
 
 One ruler serves two jobs:
-- proposing (core/proposers/rules.py): every match, overlapping or not, is kept in
-  `doc.spans[RULES_SPANS_KEY]` and becomes a proposal with source `rule`;
+- proposing (core/proposers/rules.py): the matches are kept in `doc.spans[RULES_SPANS_KEY]`,
+  overlaps resolved by spaCy's own filter (the longest match wins, then the first: "milling
+  wheat" is asked, not also "wheat" inside it), and each becomes a proposal with source `rule`;
 - the packaged pipeline (core/package.py): the ruler runs after the ner and also writes
   `doc.ents`; on overlap the rules win (`spacy.prioritize_new_ents_filter.v1`) unless the project
   says the model should (`Settings.rules_win = false`: `spacy.prioritize_existing_ents_filter.v1`).
@@ -72,6 +73,9 @@ def add_rules(
         name=name,
         config={
             "spans_key": RULES_SPANS_KEY,
+            # Nested matches ('wheat' inside 'milling wheat') would be two questions whose
+            # answers cannot both be entities: keep the longest (spacy.util.filter_spans).
+            "spans_filter": {"@misc": "spacy.first_longest_spans_filter.v1"},
             "annotate_ents": annotate_ents,
             "ents_filter": {"@misc": ents_filter},
             "phrase_matcher_attr": "LOWER",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import spacy
 from spacy.tokens import Doc, Span
 
 from nerloop.core.project import Project
 from nerloop.core.proposers.rules import RuleProposer
+from nerloop.core.records import StoredText
 from nerloop.core.rules import RULES_SPANS_KEY, add_rules, rule_patterns
-from nerloop.core.taxonomy import Label, Taxonomy
+from nerloop.core.taxonomy import Label, Taxonomy, parse_taxonomy
 
 
 def _texts(project: Project, *texts: str) -> list:
@@ -87,3 +90,19 @@ def test_rules_win_over_model_entities_unless_configured() -> None:
         assert [(e.text, e.label_) for e in doc.ents] == expected
         # All matches stay in the spans key whatever wins in doc.ents.
         assert [s.text for s in doc.spans[RULES_SPANS_KEY]] == ["red wheat"]
+
+
+def test_nested_matches_propose_the_longest_only() -> None:
+    taxonomy = parse_taxonomy(
+        tomllib.loads(
+            '[project]\nlang = "en"\n\n[labels.COMMODITY]\nkind = "rule"\n'
+            'terms = ["wheat", "milling wheat", "corn"]\n\n[labels.GRADE]\nkind = "rule"\n'
+            'terms = ["milling"]\n'
+        ),
+        "t.toml",
+    )
+    proposer = RuleProposer(taxonomy)
+    text = StoredText(1, 1, "heard milling wheat and corn, wheat too", {}, "pool")
+    got = [(text.text[p.start : p.end], p.label) for p in proposer.propose_all([text])]
+    # Not 'wheat' inside 'milling wheat', nor 'milling' (GRADE) inside it either.
+    assert got == [("milling wheat", "COMMODITY"), ("corn", "COMMODITY"), ("wheat", "COMMODITY")]

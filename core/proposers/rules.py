@@ -14,8 +14,8 @@ the queue can put rule proposals (cheap to confirm) in a predictable place."""
 
 
 class RuleProposer:
-    """Proposes every span a rule label's terms or patterns match (overlapping matches too: the
-    annotator decides which one is right)."""
+    """Proposes the spans a rule label's terms or patterns match, the longest where matches
+    overlap (the ruler's spans filter, core/rules.py)."""
 
     source: Source = "rule"
 
