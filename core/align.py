@@ -18,6 +18,7 @@ span does not fit token boundaries under the alignment mode).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -117,6 +118,53 @@ def answers_from_json(
     return out, dropped
 
 
+_QUOTES = {
+    '"': '"',
+    "'": "'",
+    "`": "`",
+    "\u201c": "\u201d",  # “ ”
+    "\u2018": "\u2019",  # ‘ ’
+    "\u201e": "\u201c",  # „ “
+    "\u201a": "\u2018",  # ‚ ‘
+    "\u00ab": "\u00bb",  # « »
+    "\u00bb": "\u00ab",  # » «
+    "\u2039": "\u203a",  # ‹ ›
+    "\u300c": "\u300d",  # 「 」
+}
+_BULLET = re.compile(r"^(?:[-*+\u2022\u00b7\u2023\u2013\u2014>]|\d{1,3}[.)])\s+")
+_TRAILING = re.compile(r"[.,;:!?\u3002\uff0c]+$")
+
+
+def undecorate(answer: str, label: str) -> list[str]:
+    """`answer` stripped, step by step, of what LLMs write around the span: a list bullet ("- ",
+    "1. "), the label as a prefix ("LOC: Rouen", "PRICE - 250 usd/t"), quotes (straight or
+    typographic) and trailing punctuation. Every stage is returned, least stripped first, so
+    that punctuation the text really has ("u.s.") is found before it is taken away."""
+    prefix = re.compile(rf"^{re.escape(label)}\s*[:=\-\u2013\u2014>]+\s*", re.IGNORECASE)
+    out = answer.strip()
+    stages = [out]
+    for step in (
+        lambda t: _BULLET.sub("", t),
+        lambda t: prefix.sub("", t),
+        _unquote,
+        lambda t: _TRAILING.sub("", t).strip(),
+    ) * 3:
+        out = step(out).strip()
+        if out != stages[-1]:
+            stages.append(out)
+    return [s for s in stages if s]
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and _QUOTES.get(text[0]) == text[-1]:
+        return text[1:-1]
+    if text[:1] in _QUOTES and _QUOTES[text[:1]] not in text[1:]:
+        return text[1:]  # an opening quote the answer never closed
+    if text[-1:] in _QUOTES.values() and not any(q in text[:-1] for q in _QUOTES):
+        return text[:-1]
+    return text
+
+
 def normalize(s: str) -> tuple[str, list[int]]:
     """Case-folded, accent-free text with whitespace runs collapsed to one space, and for each
     character of it the index of the original character it came from."""
@@ -195,15 +243,22 @@ class Aligner:
             end -= 1
         return float(res.score), ((start, end) if start < end else None)
 
-    def find(self, needle: str) -> tuple[list[tuple[int, int]], Method | None, float]:
-        """Occurrences of `needle`, the method that found them, and the fuzzy score."""
-        found = self._exact(needle)
-        if found:
-            return found, "exact", 100.0
-        found = self._normalized(needle)
-        if found:
-            return found, "normalized", 100.0
-        score, span = self._fuzzy(needle)
+    def find(
+        self, needle: str, stages: Sequence[str] = ()
+    ) -> tuple[list[tuple[int, int]], Method | None, float]:
+        """Occurrences of `needle`, the method that found them, and the fuzzy score. `stages`
+        are the needle less what an LLM adds around an answer (`undecorate`), tried in order
+        after the needle as given; the fuzzy search uses the barest."""
+        candidates = [needle, *(s for s in stages if s != needle)]
+        for candidate in candidates:
+            found = self._exact(candidate)
+            if found:
+                return found, "exact", 100.0
+            found = self._normalized(candidate)
+            if found:
+                return found, "normalized", 100.0
+        bare = candidates[-1]
+        score, span = self._fuzzy(bare)
         if span is not None and score >= self.threshold:
             return [span], "fuzzy", score
         return [], None, score
@@ -228,9 +283,11 @@ class Aligner:
     def place(self, answer: LLMAnswer) -> tuple[list[Placed], str | None]:
         """The proposals for one answer, or ([], reason) when it cannot be placed."""
         needle = answer.text.strip()
-        if not needle:
+        stages = undecorate(needle, answer.label)
+        if not stages:
             return [], "empty"
-        found, method, score = self.find(needle)
+        bare = stages[-1]
+        found, method, score = self.find(needle, stages)
         if method is None:
             return [], ("below_threshold" if score >= NOT_FOUND_SCORE else "not_found")
         if len(found) > 1:
@@ -238,7 +295,7 @@ class Aligner:
             if on_tokens:
                 found = on_tokens
         if len(found) > 1 and answer.context:
-            found = self._by_context(needle, answer.context, found)
+            found = self._by_context(bare, answer.context, found)
         placed = []
         for s, e in found:
             snapped = token_span(self.doc, s, e, self.mode)
@@ -252,7 +309,12 @@ class Aligner:
                     end=ce,
                     token_start=ts,
                     token_end=te,
-                    score=round(float(fuzz.ratio(needle, self.text[cs:ce])), 1),
+                    score=round(
+                        max(
+                            fuzz.ratio(needle, self.text[cs:ce]), fuzz.ratio(bare, self.text[cs:ce])
+                        ),
+                        1,
+                    ),
                     method=method,
                     context=answer.context,
                 )

@@ -254,3 +254,61 @@ def test_exact_token_answers_place_in_every_mode(mode: str) -> None:
     text = "ship 50,000 t of wheat"
     placed, _ = place(EN, text, ("50,000 t", "QTY"), mode=mode)
     assert placed == [("50,000 t", "QTY")]
+
+
+HEARD = "heard wheat bid 250 usd/t fob Rouen march, shipped from the u.s."
+DECORATED = [
+    ('"Rouen"', "Rouen"),
+    ("“Rouen”", "Rouen"),
+    ("‘Rouen’", "Rouen"),
+    ("«Rouen»", "Rouen"),
+    ("'Rouen'", "Rouen"),
+    ("`Rouen`", "Rouen"),
+    ("Rouen.", "Rouen"),
+    ("Rouen,", "Rouen"),
+    ("Rouen;", "Rouen"),
+    ("- Rouen", "Rouen"),
+    ("* Rouen", "Rouen"),
+    ("• Rouen", "Rouen"),
+    ("1. Rouen", "Rouen"),
+    ("LOC: Rouen", "Rouen"),
+    ("loc - Rouen", "Rouen"),
+    ("LOC: “rouen”.", "Rouen"),
+    ("- LOC: 'ROUEN',", "Rouen"),
+    ("ROUEN", "Rouen"),
+    ("“Rouen", "Rouen"),
+    ("u.s.", "u.s."),  # the text's own punctuation stays
+    ('"u.s."', "u.s."),
+]
+
+
+@pytest.mark.parametrize(("answer", "expected"), DECORATED)
+def test_answers_as_real_llms_write_them_are_placed(answer: str, expected: str) -> None:
+    placed, dropped = place(EN, HEARD, (answer, "LOC"))
+    assert placed == [(expected, "LOC")], (answer, dropped)
+
+
+@pytest.mark.parametrize("answer", ['"Paris"', "LOC: Lyon.", "- “Hamburg”", "1. 'Santos'"])
+def test_decorated_answers_the_text_does_not_hold_are_dropped(answer: str) -> None:
+    placed, dropped = place(EN, HEARD, (answer, "LOC"))
+    assert placed == [] and sum(dropped.values()) == 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    start=st.integers(0, 60),
+    quote=st.sampled_from(['"', "“", "‘", "«", "`", ""]),
+    bullet=st.sampled_from(["", "- ", "* ", "• ", "2. "]),
+    prefix=st.sampled_from(["", "LOC: ", "loc - "]),
+    tail=st.sampled_from(["", ".", ",", ";"]),
+)
+def test_decorations_never_move_a_placed_span(
+    start: int, quote: str, bullet: str, prefix: str, tail: str
+) -> None:
+    doc = EN(HEARD)
+    token = next((t for t in doc if t.idx >= start and t.is_alpha), doc[-2])
+    closing = {'"': '"', "“": "”", "‘": "’", "«": "»", "`": "`", "": ""}[quote]
+    answer = f"{bullet}{prefix}{quote}{token.text}{closing}{tail}"
+    plain = align_answers(doc, [LLMAnswer(token.text, "LOC")]).placed
+    decorated = align_answers(doc, [LLMAnswer(answer, "LOC")]).placed
+    assert [(p.start, p.end) for p in decorated] == [(p.start, p.end) for p in plain]
