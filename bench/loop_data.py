@@ -101,7 +101,9 @@ def taxonomy_toml(labels: Iterable[str]) -> str:
     lines = ['[project]\nlang = "en"\n']
     for label in labels:
         name = label.replace("_", " ").lower()
-        lines.append(f'[labels.{label}]\nkind = "ner"\ndescription = "A {name}."\n')
+        # Quoted: a dataset's label may hold characters a bare TOML key may not ("I-PER.x").
+        key = json.dumps(label, ensure_ascii=False)
+        lines.append(f'[labels.{key}]\nkind = "ner"\ndescription = {json.dumps(f"A {name}.")}\n')
     return "\n".join(lines)
 
 

@@ -92,7 +92,12 @@ def answers_from_json(
     if not isinstance(items, list):
         dropped["malformed"] += 1
         return [], dropped
-    by_upper = {name.upper(): name for name in labels}
+    # A label as given, else the one label it equals ignoring case (an LLM writes "person"
+    # for "PERSON"); none when two labels differ only in case.
+    exact = set(labels)
+    folded: dict[str, list[str]] = {}
+    for name_ in labels:
+        folded.setdefault(name_.casefold(), []).append(name_)
     out: list[LLMAnswer] = []
     for item in items:
         if isinstance(item, str):
@@ -110,7 +115,11 @@ def answers_from_json(
             name: str | None = label
         else:
             raw = item.get("label")
-            name = by_upper.get(raw.strip().upper()) if isinstance(raw, str) else None
+            name = None
+            if isinstance(raw, str):
+                raw = raw.strip()
+                same = folded.get(raw.casefold(), [])
+                name = raw if raw in exact else (same[0] if len(same) == 1 else None)
         if name is None:
             dropped["unknown_label"] += 1
             continue

@@ -252,8 +252,8 @@ def batch_prompt(
 
 # -- reading a prompt back (the test server, and tests) -------------------------------------
 
-_LABEL_LINE = re.compile(r"^Label: ([A-Z][A-Z0-9_]*)$", re.MULTILINE)
-_BATCH_LINE = re.compile(r"^- ([A-Z][A-Z0-9_]*): ", re.MULTILINE)
+_LABEL_LINE = re.compile(r"^Label: (\S+)$", re.MULTILINE)
+_BATCH_LINE = re.compile(r"^- (\S+): ", re.MULTILINE)
 
 
 def read_user_message(content: str) -> tuple[str, list[str], Mode] | None:

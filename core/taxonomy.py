@@ -33,7 +33,10 @@ import tomlkit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 TAXONOMY_FILE = "taxonomy.toml"
-LABEL_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+LABEL_NAME = re.compile(r"^[^\s\x00-\x1f\x7f-\x9f]+$")
+"""Any label name spaCy takes (datasets spell theirs `PER`, `Amenity`, `restaurant_name`, ...),
+except whitespace and control characters: a CoNLL line is `token<TAB>B-LABEL`, and a prompt
+lists one label a line."""
 
 
 class TaxonomyError(ValueError):
@@ -63,7 +66,10 @@ class Label(BaseModel):
     @classmethod
     def _name_shape(cls, value: str) -> str:
         if not LABEL_NAME.match(value):
-            raise ValueError("must be upper case letters, digits and _ (e.g. PRICE)")
+            raise ValueError(
+                "must be a non-empty name without spaces, tabs or control characters "
+                "(e.g. PRICE, Amenity, restaurant_name)"
+            )
         return value
 
     @field_validator("terms", "examples")

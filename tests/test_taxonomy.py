@@ -28,7 +28,11 @@ def test_the_test_taxonomy_loads(taxonomy_file: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ('[labels.price]\nkind = "ner"\n', r"label price: field name: .*upper case"),
+        (
+            '[labels."unit price"]\nkind = "ner"\n',
+            r"label unit price: field name: .*without spaces",
+        ),
+        ('[labels."a\\tb"]\nkind = "ner"\n', r"field name: .*control characters"),
         ('[labels.PRICE]\nkind = "regex"\n', r"label PRICE: field kind: "),
         ('[labels.PRICE]\nkind = "rule"\n', r"label PRICE: .*needs terms or patterns"),
         ('[labels.PRICE]\nkind = "ner"\ncolour = "red"\n', r"label PRICE: field colour: "),
