@@ -49,8 +49,8 @@ def section(fig: dict[str, Any], command: str) -> str:
         ]
     if b:
         lines += [
-            f"| bad inputs tried through real `nerloop` processes (corpus files and settings, 5 MB text, "
-            f"4 damaged DBs x 3 commands) | {b['inputs_tried']} |",
+            f"| bad inputs tried through real `nerloop` processes (corpus files and settings, "
+            f"5 MB text, 4 damaged DBs x 3 commands) | {b['inputs_tried']} |",
             f"| exit codes seen | {', '.join(f'{v} x {e}' for e, v in b['exit_codes'].items())} |",
         ]
     if f:
