@@ -228,6 +228,13 @@ def recommend(
         f"P(model >= LLM - {c.margin:g}) = {c.p_not_worse:.2f}, "
         f"{c.n_gold_spans} gold spans in {c.n_texts} texts"
     )
+    if c.n_gold_spans == 0:
+        # No score on zero spans: both sources' F would be a convention, not a measurement.
+        reason = (
+            f"no gold span of {c.label} in the {c.n_texts} gold texts both were run on: "
+            f"nothing to compare yet, need {min_gold_spans}{live}"
+        )
+        return Recommendation(c.label, False, KEEP, reason, c, rates)
     if c.n_gold_spans < min_gold_spans:
         reason = (
             f"too little gold to tell: {c.n_gold_spans} gold spans of {c.label} in the texts "

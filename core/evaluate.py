@@ -70,6 +70,26 @@ def score_spans(
     return {"texts": len(scored), "labels": per_label, "overall": prf(*total)}
 
 
+def has_gold_spans(scores: Mapping[str, Any]) -> bool:
+    """Whether a P/R/F entry rests on any gold span: on none, F says nothing (every source
+    that predicts nothing would score 1.0 or 0.0 by convention), so it is shown as n/a."""
+    return bool(scores.get("tp", 0) + scores.get("fn", 0))
+
+
+def llm_coverage(project: Project) -> dict[str, dict[str, int]]:
+    """Per ner label, on how many of the finished gold texts the LLM was asked (`asked`, of
+    `gold_texts`): the LLM's scores rest on those alone."""
+    texts, _ = gold_set(project)
+    asked = project.store.llm_asked_on_gold()
+    return {
+        label.name: {
+            "asked": len(asked.get(label.name, set()) & texts.keys()),
+            "gold_texts": len(texts),
+        }
+        for label in project.taxonomy.ner_labels
+    }
+
+
 def gold_set(project: Project) -> tuple[dict[int, str], dict[int, list[Span]]]:
     """Finished gold texts: (text_id -> text, text_id -> spans)."""
     texts: dict[int, str] = {}
@@ -136,6 +156,15 @@ def evaluate_llm(project: Project) -> dict[str, Any] | None:
     return score_spans(gold, pred, labels, asked)
 
 
+def llm_coverage_line(coverage: dict[str, dict[str, int]]) -> str | None:
+    """ "LLM asked on gold: PRICE 1/81, ..." when it was not asked about every gold text for
+    every ner label (its scores then rest on fewer texts), else None."""
+    if all(c["asked"] == c["gold_texts"] for c in coverage.values()):
+        return None
+    parts = ", ".join(f"{label} {c['asked']}/{c['gold_texts']}" for label, c in coverage.items())
+    return f"LLM asked on gold texts: {parts}"
+
+
 def load_model(path: str) -> Language:
     import spacy
 
@@ -167,6 +196,7 @@ def evaluate_project(
         "model": evaluate_ner(project, nlp) if nlp is not None else None,
         "rules": evaluate_rules(project),
         "llm": evaluate_llm(project),
+        "llm_coverage": llm_coverage(project),
     }
 
 

@@ -76,3 +76,39 @@ def test_llm_rules_and_no_model(project: Project) -> None:
     report = evaluate_project(project)
     assert report["gold_texts"] == 2 and report["model"] is None and report["model_run"] is None
     assert report["llm"] == llm and t2 > 0
+
+
+def test_evaluate_says_how_much_of_gold_the_llm_covered(project: Project) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from nerloop.tui.cli import main
+
+    t1 = _gold(project, "heard wheat bid 250 usd/t fob rouen", [("250 usd/t", "PRICE")])
+    _gold(project, "corn 4.10 usd/bu cif paris", [("4.10 usd/bu", "PRICE"), ("paris", "LOCATION")])
+    _gold(project, "oats 190 usd/t", [("190 usd/t", "PRICE")])
+    propose(project, t1, "PRICE", "250 usd/t", "llm")
+    propose(project, t1, "LOCATION", "wheat", "llm")  # asked about LOCATION on a text with none
+    project.close()
+    out = CliRunner().invoke(main, ["evaluate", "-p", str(project.path)]).output
+    assert "LLM asked on gold texts: PRICE 1/3, LOCATION 1/3" in out
+    assert f"nerloop propose -p {project.path} --all --gold" in out
+    # LOCATION: the one text it was asked about holds no LOCATION span: no score on nothing.
+    location = next(line for line in out.splitlines() if line.startswith("LOCATION"))
+    assert "n/a (0 gold spans)" in location
+    report = json.loads(
+        CliRunner().invoke(main, ["evaluate", "-p", str(project.path), "--json"]).output
+    )
+    assert report["llm_coverage"]["PRICE"] == {"asked": 1, "gold_texts": 3}
+
+
+def test_the_advice_never_scores_zero_gold_spans() -> None:
+    from nerloop.core.abtest import compare_label, recommend
+
+    gold: dict[int, list[Span]] = {1: [], 2: []}
+    c = compare_label("PRICE", [1, 2], gold, {1: [], 2: []}, {1: [], 2: []}, n_boot=50)
+    rec = recommend(c)
+    assert not rec.stop_llm
+    assert "no gold span of PRICE" in rec.reason
+    assert "F " not in rec.reason and "1.000" not in rec.reason

@@ -44,7 +44,7 @@ AMENITIES = ["parking", "outdoor seating", "wifi", "live music"]
 
 
 def records(n: int) -> list[dict[str, object]]:
-    out = []
+    out: list[dict[str, object]] = []
     for i in range(n):
         template, first, second = TEMPLATES[i % len(TEMPLATES)]
         r = NAMES[i % len(NAMES)]

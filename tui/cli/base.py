@@ -117,9 +117,9 @@ class LazyGroup(click.Group):
         except Exception as exc:
             log = log_crash(exc)
             where = f"details in {log}" if log else "and its details could not be logged"
+            what = one_line(redact(str(exc)))[:200]
             raise UserError(
-                f"internal error: {type(exc).__name__}: {one_line(redact(str(exc)))[:200]} ({where}); "
-                "please report it"
+                f"internal error: {type(exc).__name__}: {what} ({where}); please report it"
             ) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from nerloop.core.evaluate import has_gold_spans, llm_coverage_line
 from nerloop.core.training.pretrain import DEFAULT_EPOCHS, DEFAULT_MAX_TEXTS
 from nerloop.tui.cli.base import (
     UserError,
@@ -191,11 +192,12 @@ def _label_table(reports: dict[str, dict[str, Any] | None]) -> str:
             rep = reports[name]
             assert rep is not None
             s = rep["overall"] if label == "overall" else rep["labels"].get(label)
-            cells.append(
-                f"{'-':>21}"
-                if s is None
-                else f"{_pct(s['p'])} {_pct(s['r'])} {_pct(s['f'])}".rjust(21)
-            )
+            if s is None:
+                cells.append(f"{'-':>21}")
+            elif not has_gold_spans(s):
+                cells.append(f"{'n/a (0 gold spans)':>21}")
+            else:
+                cells.append(f"{_pct(s['p'])} {_pct(s['r'])} {_pct(s['f'])}".rjust(21))
         lines.append(f"{label:<16}" + "".join(cells))
     return "\n".join(lines)
 
@@ -272,6 +274,10 @@ def evaluate_cmd(project_dir: Path, as_json: bool, curve: bool, max_steps: int |
     )
     say(f"{report['gold_texts']} gold texts; {model}")
     say(_label_table({k: report[k] for k in ("model", "rules", "llm")}))
+    coverage = llm_coverage_line(report["llm_coverage"])
+    if coverage:
+        say(f"\n{coverage}")
+        say(f"  score the LLM on all of gold: nerloop propose -p {project_dir} --all --gold")
     if report["recommendations"]:
         say("\nthe LLM, per label")
         for rec in report["recommendations"]:

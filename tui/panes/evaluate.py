@@ -21,7 +21,14 @@ from textual.message import Message
 from textual.widgets import Static
 
 from nerloop.core.abtest import ab_report
-from nerloop.core.evaluate import evaluate_project, gold_set, model_in_use, predict
+from nerloop.core.evaluate import (
+    evaluate_project,
+    gold_set,
+    has_gold_spans,
+    llm_coverage_line,
+    model_in_use,
+    predict,
+)
 from nerloop.core.project import Project
 from nerloop.tui.panes.train import thread_project
 from nerloop.tui.widgets.render import plain
@@ -36,6 +43,8 @@ def _cell(scores: dict[str, Any] | None, label: str) -> Text:
     s = scores["overall"] if label == "overall" else scores["labels"].get(label)
     if s is None:
         return Text("-")
+    if not has_gold_spans(s):
+        return Text("n/a (0 gold)")
     return Text(f"{s['p'] * 100:.0f}/{s['r'] * 100:.0f}/{s['f'] * 100:.1f}")
 
 
@@ -69,6 +78,13 @@ def render_report(
         Text("overall", style="bold"), Text(""), *(_cell(report[s], "overall") for s in SOURCES)
     )
     parts: list[RenderableType] = [head, Text(""), table]
+    coverage = llm_coverage_line(report.get("llm_coverage") or {})
+    if coverage:
+        parts += [
+            Text(""),
+            plain(coverage),
+            Text("Score the LLM on all of gold: nerloop propose -p PROJECT --all --gold"),
+        ]
     if advice:
         parts += [Text(""), Text("LLM still needed?", style="bold")]
         for rec in advice:
