@@ -48,6 +48,11 @@ DEFAULT_SOURCE_ORDER: tuple[Source, ...] = ("rule", "model", "llm", "import")
 PROPOSE_BATCH: dict[str, int] = {"rule": 256, "model": 64, "llm": 8}
 # After a proposer fails (LLM unreachable), leave it alone this long before trying again.
 RETRY_FAILED_AFTER = 30.0
+LOCAL_SOURCES: frozenset[str] = frozenset({"rule", "model"})
+"""Proposers that run here, cheaply and for free: in a one-label pass they cover a batch more
+texts at every fetch, so their questions take the place `source_order` gives them among
+proposals already stored (an LLM run over the pool beforehand), instead of waiting until every
+stored proposal is answered. The LLM is asked only when nothing is left to ask (it costs)."""
 
 __all__ = [
     "EmptyQueue",
@@ -110,6 +115,8 @@ class Queue:
     """The promoted run the model proposer was made from (see `make_model`)."""
     _model_read: bool = False
     """Whether `_model_run` has been read yet."""
+    _fetched: bool = False
+    """Whether a one-label fetch has run (the first one claims before local proposers run)."""
 
     def __post_init__(self) -> None:
         if not self.source_order:
@@ -172,6 +179,10 @@ class Queue:
             return self._fetch_text_first(store, labels, n, held, deadline)
         for label in labels:
             exclude = [t for t, lab in held if lab == label]
+            if self._fetched:
+                # Not before the first question: loading a model must not delay it.
+                self._keep_local_ahead(store, label)
+            self._fetched = True
             while True:
                 tasks = self._claim(store, label, n, exclude)
                 if tasks:
@@ -363,6 +374,17 @@ class Queue:
                 texts[text_id] = store.get_text(text_id)
             tasks.append(Task(texts[text_id], label, questions))
         return tasks
+
+    def _keep_local_ahead(self, store: Store, label: str) -> None:
+        """One more batch from each local proposer (LOCAL_SOURCES) that has texts left to
+        cover for `label`: a model promoted after `nerloop propose` ran proposes at once."""
+        now = time.monotonic()
+        for proposer in self.sources_for(label):
+            source = proposer.source
+            failure = self._failures.get(source)
+            if source not in LOCAL_SOURCES or (failure and now - failure.at < RETRY_FAILED_AFTER):
+                continue
+            self._cover(store, label, proposer, after_id=self._coverage.get((label, source), 0))
 
     def _propose_more(self, store: Store, label: str) -> bool:
         """Run the first proposer with texts left to cover for `label`; False when none ran."""
