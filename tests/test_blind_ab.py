@@ -170,3 +170,35 @@ def test_the_tally_is_evidence_in_the_recommendation(project: Project) -> None:
     assert price.reason.endswith("blind A/B: LLM better 0, model better 1, same 0")
     assert recommendation_dict(price)["blind_ab"] == {"llm": 0, "model": 1, "same": 0}
     assert location.blind_ab is None and "blind_ab" not in recommendation_dict(location)
+
+
+def test_texts_a_model_was_trained_on_are_not_compared_nor_counted(project: Project) -> None:
+    # Issue 14: the Compare tab showed answered texts (training data), where the model repeats
+    # the accepted span and "wins"; that tally then appeared in the advice.
+    ids = disagreeing_project(project)
+    ab = BlindAB(project.store, "alice")
+    first = ab.next("PRICE")
+    assert first is not None and first.text.id == ids[1]
+    ab.record(first, "b")  # a choice made while text 1 was new
+    # Text 2 is answered (so it trains the next model): no longer a fair comparison.
+    [pid] = [
+        r["id"]
+        for r in project.store.query(
+            "SELECT id FROM proposals WHERE text_id = ? AND source = 'llm'", [ids[2]]
+        )
+    ]
+    project.store.add_answer(pid, "accept", "bob")
+    assert BlindAB(project.store, "carol").next("PRICE").text.id == ids[1]  # type: ignore[union-attr]
+    after_1 = BlindAB(project.store, "carol")
+    after_1._after["PRICE"] = ids[1]
+    assert after_1.next("PRICE") is None
+    assert sum(ab_tally(project.store)["PRICE"]) == 1
+    # Text 1 answered later: the choice made on it no longer counts as evidence.
+    [pid1] = [
+        r["id"]
+        for r in project.store.query(
+            "SELECT id FROM proposals WHERE text_id = ? AND source = 'llm'", [ids[1]]
+        )
+    ]
+    project.store.add_answer(pid1, "reject", "bob")
+    assert "PRICE" not in ab_tally(project.store)

@@ -36,6 +36,14 @@ def _ran(source: str) -> str:
     )
 
 
+UNSEEN = (
+    "NOT EXISTS (SELECT 1 FROM proposals q JOIN answers n ON n.proposal_id = q.id"
+    " WHERE q.text_id = {text})"
+)
+"""A text nobody answered anything on: not in any model's training data (training reads the
+answers), so the model cannot win there by repeating what it was taught."""
+
+
 def _spans_json(spans: Sequence[Span]) -> str:
     return json.dumps([s.as_dict() for s in sorted(spans, key=lambda s: (s.start, s.end))])
 
@@ -51,11 +59,13 @@ class BlindABMixin(StoreBase):
         need_model: bool = True,
     ) -> list[int]:
         """Text ids after `after_id`, in id order, that the LLM was run on for `label` (and the
-        model too when `need_model`; without it the caller predicts with the model itself), and
-        that `annotator` has no live A/B choice on for `label`."""
+        model too when `need_model`; without it the caller predicts with the model itself),
+        that no model was trained on (no answers: UNSEEN), and that `annotator` has no live A/B
+        choice on for `label`."""
         sql = (
             f"SELECT t.id FROM texts t WHERE t.id > :after AND {_ran('llm')}"
             + (f" AND {_ran('model')}" if need_model else "")
+            + f" AND {UNSEEN.format(text='t.id')}"
             + f" AND NOT EXISTS (SELECT 1 FROM ({LIVE_AB}) a WHERE a.text_id = t.id"
             " AND a.label = :label AND a.annotator = :annotator)"
             " ORDER BY t.id LIMIT :n"
@@ -145,10 +155,12 @@ class BlindABMixin(StoreBase):
 
     def ab_tally(self) -> dict[str, dict[str, int]]:
         """label -> {'llm': wins, 'model': wins, 'same': ties} over every annotator's live
-        choices."""
+        choices on texts no model was trained on."""
         out: dict[str, dict[str, int]] = defaultdict(lambda: {"llm": 0, "model": 0, "same": 0})
+        # Choices on texts answered since (now training data) are no evidence about new texts.
         for r in self.query(
-            f"SELECT label, choice, count(*) AS n FROM ({LIVE_AB}) GROUP BY label, choice"
+            f"SELECT label, choice, count(*) AS n FROM ({LIVE_AB}) v"
+            f" WHERE {UNSEEN.format(text='v.text_id')} GROUP BY label, choice"
         ):
             out[r["label"]][r["choice"]] = int(r["n"])
         return dict(out)
