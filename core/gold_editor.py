@@ -87,6 +87,21 @@ class GoldEditor:
     def span_at_cursor(self) -> Span | None:
         return next((s for s in self.spans if _overlaps(s, self.cursor, self.cursor)), None)
 
+    def add_suggested(self, spans: Sequence[Span]) -> int:
+        """Add `spans` (rule matches, say) where they overlap no span the text has; returns
+        how many were added. What the annotator tagged always stays."""
+        added = 0
+        for span in spans:
+            snapped = self._snap(span)
+            if snapped is None:
+                continue
+            ts, te = snapped.token_start or 0, snapped.token_end or 0
+            if any(_overlaps(s, ts, te) for s in self.spans):
+                continue
+            self._add(snapped)
+            added += 1
+        return added
+
     def _add(self, span: Span | None) -> None:
         if span is None:
             return

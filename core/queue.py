@@ -40,7 +40,7 @@ from nerloop.core.queue_tasks import (
 )
 from nerloop.core.records import Source, StoredText
 from nerloop.core.store import Store
-from nerloop.core.store.queue import Cursor
+from nerloop.core.store.queue import GOLD_SET, Cursor
 from nerloop.core.taxonomy import Taxonomy
 
 DEFAULT_SOURCE_ORDER: tuple[Source, ...] = ("rule", "model", "llm", "import")
@@ -55,6 +55,7 @@ proposals already stored (an LLM run over the pool beforehand), instead of waiti
 stored proposal is answered. The LLM is asked only when nothing is left to ask (it costs)."""
 
 __all__ = [
+    "GOLD_SET",
     "EmptyQueue",
     "EmptyReason",
     "Fetch",

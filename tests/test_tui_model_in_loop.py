@@ -68,11 +68,11 @@ async def test_the_promoted_model_asks_questions_in_the_app(
             if first_model is None and any(q.source == "model" for q in shown.question.proposals):
                 first_model = i
             await pilot.press("n")
-            await wait_until(
-                pilot,
-                lambda s=shown: app.session.current() is not s or app.session.empty is not None,
-                "the next question",
-            )
+
+            def moved_on(before: object = shown) -> bool:
+                return app.session.current() is not before or app.session.empty is not None
+
+            await wait_until(pilot, moved_on, "the next question")
             if app.session.empty is not None:
                 break
     model_rows = project.store.query("SELECT count(*) AS n FROM proposals WHERE source = 'model'")

@@ -22,7 +22,7 @@ from nerloop.core.project import Project
 from nerloop.core.proposers import Proposer
 from nerloop.core.proposers.model import ModelProposer
 from nerloop.core.proposers.registry import proposers_for
-from nerloop.core.queue import Queue, Task
+from nerloop.core.queue import GOLD_SET, Queue, Task
 from nerloop.core.session import Session, Tokenize, spacy_tokenizer
 from nerloop.core.store import Store
 from nerloop.tui import keymap
@@ -134,6 +134,15 @@ class NerloopApp(App[None]):
 
     def _task_lost(self, task: Task, other: str) -> None:
         """The session dropped a task another annotator has now: say why it went away."""
+        if other == GOLD_SET:
+            self.notify(
+                f"Text #{task.text.id} moved to the gold set: its questions are dropped here "
+                "(gold texts are for evaluation), and nothing more is stored for it.",
+                severity="warning",
+                timeout=8,
+                markup=False,
+            )
+            return
         self.notify(
             f"Text #{task.text.id} ({task.label}) went to {one_line(other)} after this "
             "session's lease on it ran out: it is theirs now, skipped here, and nothing more "
@@ -155,7 +164,13 @@ class NerloopApp(App[None]):
             with TabPane("Taxonomy F2", id="taxonomy"):
                 yield TaxonomyPane(self.project, self.taxonomy_changed, id="taxonomy-pane")
             with TabPane("Gold F3", id="gold"):
-                yield GoldPane(self.project, self.annotator, self.tokenize, id="gold-pane")
+                yield GoldPane(
+                    self.project,
+                    self.annotator,
+                    self.tokenize,
+                    clock=self.queue.clock,
+                    id="gold-pane",
+                )
             with TabPane("Train F4", id="train"):
                 yield TrainPane(self.project, id="train-pane")
             with TabPane("Evaluate F5", id="evaluate"):

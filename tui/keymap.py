@@ -83,6 +83,9 @@ GOLD: list[BindingType] = [
     Binding("pagedown,j", "step(1)", "Next", id="gold.next", key_display="j"),
     Binding("pageup,k", "step(-1)", "Prev", id="gold.prev", key_display="k"),
     Binding("a", "add_from_pool", "Add pool text", id="gold.add"),
+    # Not in the footer (80 columns are full): the head line and the help screen list them.
+    Binding("o", "reopen_done", "Reopen done", id="gold.reopen", show=False),
+    Binding("r", "fill_rules", "Rule spans", id="gold.rules", show=False),
 ]
 
 DATA: list[BindingType] = [Binding("r", "refresh", "Refresh", id="data.refresh")]

@@ -231,7 +231,13 @@ class AnnotationsMixin(StoreBase):
 
     def answer_counts(self) -> dict[str, int]:
         counts = {"accept": 0, "reject": 0, "ignore": 0}
-        for row in self.query(f"SELECT answer, count(*) AS n FROM ({LIVE_ANSWERS}) GROUP BY 1"):
+        # Answers on pool texts: a text that moved to the gold set since is evaluation data,
+        # and its answers no longer train (core/training/data.py reads the pool).
+        for row in self.query(
+            f"SELECT a.answer, count(*) AS n FROM ({LIVE_ANSWERS}) a JOIN proposals p ON "
+            "p.id = a.proposal_id JOIN texts t ON t.id = p.text_id WHERE t.split = 'pool' "
+            "GROUP BY 1"
+        ):
             counts[row["answer"]] = row["n"]
         return counts
 

@@ -29,6 +29,10 @@ from nerloop.core.store.queue_sql import (
 __all__ = ["Claim", "Cursor", "QueueMixin", "TextClaim"]
 
 
+GOLD_SET = "the gold set"
+"""Who "holds" a task whose text moved to the gold set (see `_other_holder`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """The outcome of one claim: the text ids leased, and where each source's walk stopped."""
@@ -258,7 +262,12 @@ class QueueMixin(StoreBase):
         return None if row is None else str(row[0])
 
     def _other_holder(self, text_id: int, label: str, annotator: str, now: float) -> str | None:
-        """An annotator other than `annotator` with a live lease on the task, if any."""
+        """An annotator other than `annotator` with a live lease on the task, if any; GOLD_SET
+        when the text has moved to the gold set since it was handed out (its questions are
+        dropped like a lost lease: gold texts are never asked, and never train)."""
+        split = self.db.conn.execute("SELECT split FROM texts WHERE id = ?", (text_id,)).fetchone()
+        if split is not None and split[0] == "gold":
+            return GOLD_SET
         row = self.db.conn.execute(
             "SELECT annotator FROM leases WHERE text_id = ? AND label = ? AND annotator != ? "
             "AND expires > ? LIMIT 1",
@@ -392,6 +401,15 @@ class QueueMixin(StoreBase):
 
     # -- gold work list ------------------------------------------------------------------------
 
+    def gold_done(self, *, limit: int = 10_000) -> list[int]:
+        """Gold texts somebody has marked done, in id order (to reopen and correct)."""
+        rows = self.db.conn.execute(
+            "SELECT t.id FROM texts t WHERE t.split = 'gold' AND EXISTS (SELECT 1 FROM gold g"
+            " WHERE g.text_id = t.id AND g.done) ORDER BY t.id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
     def gold_todo(self, *, limit: int = 10_000) -> list[int]:
         """Gold texts nobody has marked done yet, in id order."""
         rows = self.db.conn.execute(
@@ -401,14 +419,16 @@ class QueueMixin(StoreBase):
         ).fetchall()
         return [int(r[0]) for r in rows]
 
-    def pool_text_without_answers(self, after_id: int = 0) -> int | None:
-        """A pool text after `after_id` that nobody has answered anything on: a fresh candidate
-        for the gold set (texts already answered would leak into training and evaluation)."""
+    def pool_text_without_answers(self, after_id: int = 0, *, now: float = 0.0) -> int | None:
+        """A pool text after `after_id` that nobody has answered anything on, and that nobody
+        holds a lease on at `now` (it may be on an annotator's screen): a fresh candidate for
+        the gold set (texts already answered would leak into training and evaluation)."""
         row = self.db.conn.execute(
             "SELECT t.id FROM texts t WHERE t.split = 'pool' AND t.id > ? AND NOT EXISTS ("
             "SELECT 1 FROM proposals p JOIN answers a ON a.proposal_id = p.id"
-            " WHERE p.text_id = t.id) ORDER BY t.id LIMIT 1",
-            (after_id,),
+            " WHERE p.text_id = t.id) AND NOT EXISTS (SELECT 1 FROM leases l"
+            " WHERE l.text_id = t.id AND l.expires > ?) ORDER BY t.id LIMIT 1",
+            (after_id, now),
         ).fetchone()
         return None if row is None else int(row[0])
 

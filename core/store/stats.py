@@ -24,7 +24,8 @@ class StatsMixin(TextsMixin, AnnotationsMixin):
             e[f"proposals_{r['source']}"] = r["n"]
         for r in self.query(
             f"SELECT p.label, a.answer, count(*) AS n FROM ({LIVE_ANSWERS}) a "
-            "JOIN proposals p ON p.id = a.proposal_id GROUP BY p.label, a.answer"
+            "JOIN proposals p ON p.id = a.proposal_id JOIN texts t ON t.id = p.text_id "
+            "WHERE t.split = 'pool' GROUP BY p.label, a.answer"
         ):
             entry(r["label"])[r["answer"]] = r["n"]
         return out

@@ -6,6 +6,9 @@ draws the text, and saves through `Store.save_gold` (a draft on every change, do
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -14,6 +17,8 @@ from textual.widgets import Static
 from nerloop.core.display import one_line
 from nerloop.core.gold_editor import GoldEditor
 from nerloop.core.project import Project
+from nerloop.core.proposers.rules import RuleProposer
+from nerloop.core.records import Span
 from nerloop.core.session import Tokenize
 from nerloop.tui.keymap import GOLD
 from nerloop.tui.widgets.render import gold_text
@@ -23,9 +28,17 @@ class GoldPane(Vertical, can_focus=True):
     BINDINGS = GOLD
 
     def __init__(
-        self, project: Project, annotator: str, tokenize: Tokenize, id: str | None = None
+        self,
+        project: Project,
+        annotator: str,
+        tokenize: Tokenize,
+        *,
+        clock: Callable[[], float] = time.time,
+        id: str | None = None,
     ) -> None:
         super().__init__(id=id)
+        self.clock = clock
+        """The queue's clock: leases are compared in its time."""
         self.project = project
         self.annotator = annotator
         self.tokenize = tokenize
@@ -34,6 +47,7 @@ class GoldPane(Vertical, can_focus=True):
         self.editor: GoldEditor | None = None
         self.text_id: int | None = None
         self.loaded = False
+        self._rules: RuleProposer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="gold-head")
@@ -69,6 +83,25 @@ class GoldPane(Vertical, can_focus=True):
         mine = [r for r in rows if r["annotator"] == self.annotator]
         spans = (mine or rows)[-1]["spans"] if rows else []
         self.editor = GoldEditor(stored.text, self.tokenize(stored.text), self.labels, spans)
+        self.draw()
+
+    def action_fill_rules(self) -> None:
+        """Add what the rule labels match (terms and patterns are the project's own, so most
+        are right) where the text has no span yet; confirm with ⏎ or remove with d."""
+        if self.editor is None or self.text_id is None:
+            return
+        if self._rules is None:
+            self._rules = RuleProposer(self.project.taxonomy)
+        stored = self.project.store.get_text(self.text_id)
+        added = self.editor.add_suggested(
+            [
+                Span(p.start, p.end, p.label, p.token_start, p.token_end)
+                for p in self._rules.propose_all([stored])
+            ]
+        )
+        if added:
+            self._save(done=False)
+        self.app.notify(f"{added} rule spans added.", timeout=2)
         self.draw()
 
     def _save(self, done: bool) -> None:
@@ -120,11 +153,25 @@ class GoldPane(Vertical, can_focus=True):
         if self.todo:
             self.open(max(0, min(len(self.todo) - 1, self.index + delta)))
 
+    def action_reopen_done(self) -> None:
+        """Put the finished gold texts back in the list, to check and correct them."""
+        done = [t for t in self.project.store.gold_done() if t not in self.todo]
+        if not done:
+            self.app.notify("No finished gold text to reopen.", timeout=3)
+            return
+        start = len(self.todo)
+        self.todo.extend(done)
+        self.app.notify(f"Reopened {len(done)} finished gold texts (j/k to move).", timeout=3)
+        self.open(start)
+
     def action_add_from_pool(self) -> None:
         after = max(self.todo, default=0)
-        text_id = self.project.store.pool_text_without_answers(after)
+        # Not a text on somebody's Annotate screen (a live lease): it would be asked there
+        # while it becomes gold here.
+        now = self.clock()
+        text_id = self.project.store.pool_text_without_answers(after, now=now)
         if text_id is None:
-            text_id = self.project.store.pool_text_without_answers(0)
+            text_id = self.project.store.pool_text_without_answers(0, now=now)
         if text_id is None:
             self.app.notify("No pool text without answers is left to add.", timeout=3)
             return
@@ -159,7 +206,8 @@ class GoldPane(Vertical, can_focus=True):
             Text.assemble(
                 ("Gold ", "bold"),
                 f"text {self.index + 1}/{len(self.todo)} (#{self.text_id}) · "
-                "←/→ move, shift+←/→ select, 1-9 tag, d remove, ⏎ done, j/k next/prev",
+                "←/→ move, shift+←/→ select, 1-9 tag, d remove, ⏎ done, j/k next/prev, "
+                "o reopen done, r rule spans",
             )
         )
         sel = ed.selection
