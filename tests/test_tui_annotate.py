@@ -207,7 +207,11 @@ async def test_question_mark_opens_help_with_the_keys(project: Project) -> None:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         keys = [row[0] for _, rows in app.help_groups() for row in rows]
-        assert {"y", "n", "spc", "a", "u", "[/]", "{/}", "l", "c"} <= set(keys)
+        # Each boundary key on its own row (the footer's "[/]" is a pair label, issue 14).
+        assert {"y", "n", "spc", "a", "u", "[", "]", "{", "}", "l", "c"} <= set(keys)
+        assert "[/]" not in keys and "{/}" not in keys
+        ids = {row[2] for _, rows in app.help_groups() for row in rows}
+        assert {"train.start", "train.stop", "evaluate.refresh", "data.refresh"} <= ids
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
@@ -432,3 +436,19 @@ async def test_a_remap_that_leaves_a_binding_keyless_is_said(project: Project) -
         first = current_id(app)
         await pilot.press("a")
         assert live_answers(project) == [(first, "accept")]  # one question, not the text
+
+
+async def test_remapping_train_and_evaluate_keys_works_without_a_warning(
+    project: Project,
+) -> None:
+    price_project(project)
+    keymap = {"train.start": "t", "evaluate.refresh": "g"}
+    project.settings = project.settings.model_copy(update={"keymap": keymap})
+    app = app_for(project)
+    notes: list[str] = []
+    app.notify = lambda message, **kw: notes.append(str(message))  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_question(pilot)
+        keys = {row[2]: row[0] for _, rows in app.help_groups() for row in rows}
+        assert keys["train.start"] == "t" and keys["evaluate.refresh"] == "g"
+    assert not any("Unknown key binding" in n for n in notes), notes

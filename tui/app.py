@@ -15,6 +15,7 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.keys import format_key
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from nerloop.core.display import one_line
@@ -235,6 +236,9 @@ class NerloopApp(App[None]):
         ("Annotate", keymap.ANNOTATE),
         ("Taxonomy", keymap.TAXONOMY),
         ("Gold", keymap.GOLD),
+        ("Train", keymap.TRAIN),
+        ("Evaluate", keymap.EVALUATE),
+        ("Data", keymap.DATA),
         ("Compare", keymap.COMPARE),
     )
 
@@ -256,10 +260,17 @@ class NerloopApp(App[None]):
                 keys = force[b.id]
                 if not keys:
                     shown = "(none)"
-                elif b.id not in remap and b.key_display and keys == b.key.split(","):
+                elif (
+                    b.id not in remap
+                    and b.key_display
+                    and "/" not in b.key_display  # a footer's pair label ("[/]"): one key each
+                    and keys == b.key.split(",")
+                ):
                     shown = b.key_display
+                elif b.id in remap:
+                    shown = ",".join(keys)  # as the user wrote them in [keymap]
                 else:
-                    shown = ",".join(keys)
+                    shown = ",".join(format_key(k) for k in keys)
                 rows.append((shown, b.description, b.id))
             out.append((title, rows))
         return out

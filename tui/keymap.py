@@ -88,6 +88,13 @@ GOLD: list[BindingType] = [
     Binding("r", "fill_rules", "Rule spans", id="gold.rules", show=False),
 ]
 
+TRAIN: list[BindingType] = [
+    Binding("s", "start", "Train", id="train.start"),
+    Binding("x", "stop", "Stop", id="train.stop"),
+]
+
+EVALUATE: list[BindingType] = [Binding("r", "refresh", "Score again", id="evaluate.refresh")]
+
 DATA: list[BindingType] = [Binding("r", "refresh", "Refresh", id="data.refresh")]
 
 COMPARE: list[BindingType] = [
@@ -101,7 +108,9 @@ COMPARE: list[BindingType] = [
 MODAL: list[BindingType] = [Binding("escape", "dismiss_modal", "Close", id="modal.close")]
 
 ALL: list[Binding] = [
-    b for b in APP + ANNOTATE + TAXONOMY + GOLD + DATA + COMPARE + MODAL if isinstance(b, Binding)
+    b
+    for b in APP + ANNOTATE + TAXONOMY + GOLD + TRAIN + EVALUATE + DATA + COMPARE + MODAL
+    if isinstance(b, Binding)
 ]
 BINDING_IDS = {b.id for b in ALL}
 
@@ -127,6 +136,11 @@ HELP_NOTES = {
     "compare.b": "blind A/B: B (the lower text) is better",
     "compare.same": "blind A/B: A and B are as good as each other",
     "compare.label": "choose the label to compare, or all labels",
+    "train.start": "train a model now (promoted only if no worse on gold)",
+    "train.stop": "stop the training run",
+    "evaluate.refresh": "score model, LLM and rules on gold again",
+    "gold.reopen": "reopen the finished gold texts, to check and correct them",
+    "gold.rules": "add the rule labels' matches where the text has no span (a draft)",
 }
 
 

@@ -15,7 +15,6 @@ from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
@@ -30,10 +29,10 @@ from nerloop.core.evaluate import (
     predict,
 )
 from nerloop.core.project import Project
+from nerloop.tui import keymap
 from nerloop.tui.panes.train import thread_project
 from nerloop.tui.widgets.render import plain
 
-EVALUATE: list[BindingType] = [Binding("r", "refresh", "Score again", id="evaluate.refresh")]
 SOURCES = ("model", "llm", "rules")
 
 
@@ -93,7 +92,7 @@ def render_report(
 
 
 class EvaluatePane(VerticalScroll, can_focus=True):
-    BINDINGS = EVALUATE
+    BINDINGS = keymap.EVALUATE
     DEFAULT_CSS = """
     EvaluatePane { height: 1fr; }
     """

@@ -16,7 +16,6 @@ from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Log, Static
@@ -32,15 +31,11 @@ from nerloop.core.training.runner import (
     maybe_retrain,
     start_training,
 )
+from nerloop.tui import keymap
 from nerloop.tui.widgets.render import plain
 
 RETRAIN_CHECK_S = 30.0
 """How often the pane asks core whether to retrain in the background."""
-
-TRAIN: list[BindingType] = [
-    Binding("s", "start", "Train", id="train.start"),
-    Binding("x", "stop", "Stop", id="train.stop"),
-]
 
 
 def _pct(value: Any) -> str:
@@ -91,7 +86,7 @@ def labels_table(dev: dict[str, Any], gold: dict[str, Any] | None) -> Renderable
 
 
 class TrainPane(Vertical, can_focus=True):
-    BINDINGS = TRAIN
+    BINDINGS = keymap.TRAIN
     DEFAULT_CSS = """
     TrainPane { height: 1fr; }
     #train-body { height: auto; max-height: 3; }
