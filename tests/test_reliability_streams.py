@@ -106,16 +106,19 @@ def test_the_same_records_in_a_second_format_add_no_answers(project: Path, tmp_p
     assert after["proposals"] == stats["proposals"]
 
 
-def test_an_unexpected_error_is_one_line_and_a_log(
+def crash_in_stats(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise exc
+
+    # The one place in this file that patches: nothing in nerloop raises these on purpose.
+    monkeypatch.setattr("nerloop.tui.cli.project_cmds.llm_stats_line", broken)
+
+
+def test_an_unexpected_error_is_one_line_and_a_log_in_the_project(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     secret = "sk-guard-0123456789abcdef"
-
-    def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError(f"something nobody expected near {secret}")
-
-    # The one place in this file that patches: nothing in nerloop raises this on purpose.
-    monkeypatch.setattr("nerloop.tui.cli.project_cmds.llm_stats_line", broken)
+    crash_in_stats(monkeypatch, RuntimeError(f"something nobody expected near {secret}"))
     state = tmp_path / "state"
     result = CliRunner().invoke(
         main,
@@ -125,10 +128,54 @@ def test_an_unexpected_error_is_one_line_and_a_log(
     )
     assert result.exit_code == 1
     last = result.output.strip().splitlines()[-1]
-    assert last.startswith("Error: internal error: RuntimeError: something nobody expected")
+    log = project / "nerloop-errors.log"
+    assert last == (
+        "nerloop: internal error: RuntimeError: something nobody expected near ***; "
+        f"details in {log}"
+    )
     assert "Traceback" not in result.output and secret not in result.output
-    log = state / "nerloop" / "errors.log"
-    assert str(log) in last
+    assert not state.exists()
     logged = log.read_text("utf-8")
-    assert ("Traceback" in logged and "llm_stats_line" not in logged) or "broken" in logged
+    assert "Traceback" in logged and "broken" in logged
     assert secret not in logged and "***" in logged
+
+
+def test_the_crash_log_falls_back_to_the_state_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No project in the folder named: the log goes to the user's state folder, and the
+    # folder that is not a project gets no file.
+    crash_in_stats(monkeypatch, ValueError("x" * 500))
+    state = tmp_path / "state"
+    elsewhere = tmp_path / "not_a_project"
+    elsewhere.mkdir()
+    seed_project(tmp_path / "p")
+    (tmp_path / "p" / "nerloop-errors.log").mkdir()  # the project's log cannot be written
+    for folder in (elsewhere, tmp_path / "p"):
+        result = CliRunner().invoke(
+            main, ["stats", "-p", str(folder)], env={"XDG_STATE_HOME": str(state)}
+        )
+        lines = result.output.strip().splitlines()
+        if folder == elsewhere:  # stats refuses a folder with no project before the crash
+            assert result.exit_code == 1 and "internal error" not in result.output
+            continue
+        assert result.exit_code == 1, result.output
+        log = state / "nerloop" / "errors.log"
+        assert lines[-1].endswith(f"; details in {log}")
+        assert len(lines[-1]) < 200 + 120 + len(str(log))
+        assert "ValueError" in log.read_text("utf-8")
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_ctrl_c_is_exit_130_and_usage_stays_2(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crash_in_stats(monkeypatch, KeyboardInterrupt())
+    result = CliRunner().invoke(
+        main, ["stats", "-p", str(project)], env={"XDG_STATE_HOME": str(tmp_path / "s")}
+    )
+    assert result.exit_code == 130
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    assert not (project / "nerloop-errors.log").exists()
+    usage = CliRunner().invoke(main, ["stats", "--no-such-option", "-p", str(project)])
+    assert usage.exit_code == 2 and "Usage:" in usage.output

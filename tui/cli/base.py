@@ -16,15 +16,17 @@ import click
 from nerloop import __version__
 from nerloop.core.config import SettingsError
 from nerloop.core.display import one_line, shown
-from nerloop.core.project import Project, ProjectError
+from nerloop.core.project import DB_FILE, Project, ProjectError
 from nerloop.core.secrets import redact
 from nerloop.core.store import StoreError
 from nerloop.core.taxonomy import TaxonomyError
 
-# Exit codes scripts can rely on (also in README): 0 ok, 1 bad input or a failed job, 2 usage.
+# Exit codes scripts can rely on (also in README): 0 ok, 1 bad input or a failed job, 2 usage,
+# 130 interrupted.
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,48 +81,64 @@ COMMAND_MODULES = {
 }
 
 
-def crash_log_path() -> Path:
-    """Where an unexpected error's details go: the user's state folder, not the screen."""
+CRASH_LOG = "nerloop-errors.log"
+"""The crash log's name, in the project folder when the command has one it can write to."""
+PROJECT_META = "nerloop.project_dir"
+"""Key in click's shared ctx.meta where -p/--project leaves the folder, for the guard."""
+
+
+def crash_log_paths(project_dir: Path | None) -> list[Path]:
+    """Where an unexpected error's details may go, best first: the project folder (the user
+    looks there and may send it along), else the user's state folder; never the screen."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "nerloop" / "errors.log"
+    paths = [Path(base) / "nerloop" / "errors.log"]
+    if project_dir is not None and (project_dir / DB_FILE).is_file():
+        paths.insert(0, project_dir / CRASH_LOG)
+    return paths
 
 
-def log_crash(exc: BaseException) -> Path | None:
-    """Append the traceback of `exc` (credentials masked) to the crash log; its path, or None
-    when it cannot be written."""
+def log_crash(exc: BaseException, project_dir: Path | None = None) -> Path | None:
+    """Append the traceback of `exc` (credentials masked) to the first crash log that can be
+    written; its path, or None when none can."""
     import traceback
     from datetime import UTC, datetime
 
-    path = crash_log_path()
     when = datetime.now(UTC).isoformat(timespec="seconds")
     text = "".join(traceback.format_exception(exc))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8", errors="backslashreplace") as fh:
-            fh.write(f"== {when} nerloop {__version__}: {' '.join(sys.argv[1:])}\n")
-            fh.write(redact(text) + "\n")
-    except OSError:
-        return None
-    return path
+    for path in crash_log_paths(project_dir):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8", errors="backslashreplace") as fh:
+                fh.write(f"== {when} nerloop {__version__}: {' '.join(sys.argv[1:])}\n")
+                fh.write(redact(text) + "\n")
+        except OSError:
+            continue
+        return path
+    return None
 
 
 class LazyGroup(click.Group):
     """The root group: commands register themselves on import; this imports them on demand
     (click's documented pattern for lazily loaded subcommands). It is also the top-level guard:
-    an error nobody expected becomes one line and exit 1, its traceback goes to a log file."""
+    an error nobody expected becomes one line and exit 1, its traceback goes to a log file;
+    Ctrl-C anywhere is exit 130, as shells report a SIGINT."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except KeyboardInterrupt:
+            click.echo("nerloop: interrupted", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:
-            log = log_crash(exc)
-            where = f"details in {log}" if log else "and its details could not be logged"
+            log = log_crash(exc, ctx.meta.get(PROJECT_META))
+            where = f"details in {log}" if log else "its details could not be logged"
             what = one_line(redact(str(exc)))[:200]
-            raise UserError(
-                f"internal error: {type(exc).__name__}: {what} ({where}); please report it"
-            ) from None
+            click.echo(
+                shown(f"nerloop: internal error: {type(exc).__name__}: {what}; {where}"), err=True
+            )
+            raise click.exceptions.Exit(EXIT_BAD_INPUT) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(COMMAND_MODULES))
@@ -158,7 +176,15 @@ def project_option(f: F) -> F:
         default=lambda: os.environ.get("NERLOOP_PROJECT", "."),
         show_default="$NERLOOP_PROJECT or .",
         help="The project folder.",
+        callback=remember_project,
     )(f)
+
+
+def remember_project(ctx: click.Context, _param: click.Parameter, value: Path) -> Path:
+    """Leave the project folder where the top-level guard finds it (ctx.meta is shared by
+    every context of one run), so a crash log can go next to the project."""
+    ctx.meta[PROJECT_META] = value
+    return value
 
 
 def user_errors(f: F) -> F:
