@@ -58,6 +58,16 @@ ANNOTATE: list[BindingType] = [
         show=False,
     ),
     Binding("l", "choose_pass", "Pass", id="annotate.pass"),
+    # Not in the footer either: the line under the question names them.
+    Binding("m", "mark_missing", "Mark missing", id="annotate.mark_missing", show=False),
+    Binding(
+        "exclamation_mark",
+        "flag_missing",
+        "Flag missing",
+        id="annotate.flag_missing",
+        key_display="!",
+        show=False,
+    ),
     # Not in the footer, which has room for 80 columns of keys (the help screen lists it).
     Binding("c", "toggle_context", "Context", id="annotate.context", show=False),
 ]
@@ -67,7 +77,9 @@ TAXONOMY: list[BindingType] = [
     Binding("r", "refresh", "Refresh counts", id="taxonomy.refresh"),
 ]
 
-GOLD: list[BindingType] = [
+# The span editor's keys (tui/widgets/span_editor.py), in the Gold tab and in the Annotate
+# tab's mark-missing editor alike (one id each, so a remap changes both).
+EDITING: list[BindingType] = [
     Binding("left", "move(-1)", "←", id="gold.left", show=False),
     Binding("right", "move(1)", "→", id="gold.right", show=False),
     Binding("shift+left", "extend(-1)", "Select←", id="gold.select_left", show=False),
@@ -79,7 +91,18 @@ GOLD: list[BindingType] = [
         for n in range(1, 10)
     ),
     Binding("backspace,d", "remove", "Remove", id="gold.remove", key_display="d"),
-    Binding("enter", "done", "Done", id="gold.done", key_display="⏎"),
+]
+DONE = Binding("enter", "done", "Done", id="gold.done", key_display="⏎")
+
+SPAN_EDITOR: list[BindingType] = [
+    *EDITING,
+    DONE,
+    Binding("escape", "cancel", "Cancel", id="annotate.mark_cancel"),
+]
+
+GOLD: list[BindingType] = [
+    *EDITING,
+    DONE,
     Binding("pagedown,j", "step(1)", "Next", id="gold.next", key_display="j"),
     Binding("pageup,k", "step(-1)", "Prev", id="gold.prev", key_display="k"),
     Binding("a", "add_from_pool", "Add pool text", id="gold.add"),
@@ -109,7 +132,16 @@ MODAL: list[BindingType] = [Binding("escape", "dismiss_modal", "Close", id="moda
 
 ALL: list[Binding] = [
     b
-    for b in APP + ANNOTATE + TAXONOMY + GOLD + TRAIN + EVALUATE + DATA + COMPARE + MODAL
+    for b in APP
+    + ANNOTATE
+    + SPAN_EDITOR
+    + TAXONOMY
+    + GOLD
+    + TRAIN
+    + EVALUATE
+    + DATA
+    + COMPARE
+    + MODAL
     if isinstance(b, Binding)
 ]
 BINDING_IDS = {b.id for b in ALL}
@@ -128,6 +160,11 @@ HELP_NOTES = {
     "annotate.end_right": "move the span's end one token right",
     "annotate.pass": "choose the label pass: one label, or all labels",
     "annotate.context": "show or hide what the LLM said about the span",
+    "annotate.mark_missing": "mark the spans the LLM missed in this text (Gold tab keys; enter "
+    "saves, escape cancels): the text is then complete for every label; u takes it back",
+    "annotate.flag_missing": "something is missing here, unmarked: its untagged words train as "
+    "unknown, not as no entity; u takes it back",
+    "annotate.mark_cancel": "leave the mark-missing editor without saving",
     "gold.tag1": "tag the selection with the label of that number",
     "gold.left": "cursor one token left (shift+←/→ selects)",
     "gold.done": "mark the text done and go to the next",
