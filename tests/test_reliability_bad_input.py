@@ -342,6 +342,18 @@ def test_a_bad_setting_is_one_line_naming_it(case: dict[str, Any], seeded: Path)
     assert snapshot(db) == before
 
 
+@pytest.mark.parametrize("epochs", ["0", "1001", "-3", "ten"])
+def test_pretrain_epochs_out_of_range_is_a_usage_error(epochs: str, seeded: Path) -> None:
+    db = seeded / "nerloop.db"
+    before = snapshot(db)
+    code, out = run_cli("pretrain", "--epochs", epochs, "-p", str(seeded))
+    assert code == 2, out
+    assert "'--epochs'" in out and epochs in out and "Traceback" not in out
+    if epochs.lstrip("-").isdigit():
+        assert "1<=x<=1000" in out
+    assert snapshot(db) == before
+
+
 def test_the_corpus_is_large_enough() -> None:
     assert len(REFUSED) + len(TAXONOMY_CASES) + len(STORED) + len(SETTINGS) >= 80
 
