@@ -134,13 +134,8 @@ def check_with_spacy(taxonomy: Taxonomy, where: str = TAXONOMY_FILE) -> None:
             raise TaxonomyError(
                 f"{where}: project: field lang: {taxonomy.lang!r} is not a spaCy language code"
             ) from None
-        # A language spaCy knows whose tokenizer needs another package (ja: sudachipy, ko:
-        # mecab-ko, th: pythainlp, vi: pyvi, zh with pkuseg, ...): say which, as spaCy does.
-        detail = " ".join(str(exc).split())[:300]
-        raise TaxonomyError(
-            f"{where}: project: field lang: {taxonomy.lang!r} needs a package that is not "
-            f"installed: {detail}"
-        ) from None
+        reason = missing_package(taxonomy.lang, exc)
+        raise TaxonomyError(f"{where}: project: field lang: {reason}") from None
     except Exception:
         raise TaxonomyError(
             f"{where}: project: field lang: {taxonomy.lang!r} is not a spaCy language code"
@@ -162,6 +157,20 @@ def check_with_spacy(taxonomy: Taxonomy, where: str = TAXONOMY_FILE) -> None:
                 raise TaxonomyError(
                     f"{where}: label {label.name}: field patterns[{i}]: {detail}"
                 ) from exc
+
+
+def missing_package(lang: str, exc: ImportError) -> str:
+    """The message for a language spaCy knows whose tokenizer needs another package (ja:
+    sudachipy, ko: natto, th: pythainlp, vi: pyvi): the module named, and spaCy's own advice,
+    whose `pip install` line is the part a user needs."""
+    missing = exc.__context__ if isinstance(exc.__context__, ModuleNotFoundError) else None
+    detail = " ".join(str(exc).split())[:300]
+    if missing is None or not missing.name:
+        return f"{lang!r} needs a package that is not installed: {detail}"
+    module = missing.name.split(".")[0]
+    install = re.search(r"pip install [\w\-\[\] .]+?(?=`|$)", str(exc))
+    how = install.group(0).strip() if install else f"pip install {module}"
+    return f"{lang!r} needs a package that is not installed: {module} ({how})"
 
 
 def parse_taxonomy(data: dict[str, Any], where: str = TAXONOMY_FILE) -> Taxonomy:
@@ -227,10 +236,12 @@ def update_label(
     if labels is None or name not in labels:
         raise TaxonomyError(f"{path}: no label {name}")
     table = labels[name]
-    if description is not None:
-        table["description"] = description
-    if terms is not None:
-        table["terms"] = terms
+    # Only a value that changed is written, and in the shape it had (a multi-line string or
+    # array stays one), so the file's comments and layout survive an edit from the app.
+    if description is not None and table.get("description") != description:
+        table["description"] = tomlkit.string(description, multiline="\n" in description)
+    if terms is not None and list(table.get("terms", [])) != terms:
+        _set_terms(table, terms)
     text = tomlkit.dumps(doc)
     taxonomy = parse_taxonomy(tomllib.loads(text), str(path))
     check_with_spacy(taxonomy, str(path))
@@ -238,3 +249,24 @@ def update_label(
     tmp.write_text(text, "utf-8")
     tmp.replace(path)
     return taxonomy
+
+
+def _set_terms(table: Any, terms: list[str]) -> None:
+    """Set a label's terms, editing its array in place when the kept terms keep their order
+    (each kept item keeps its comment, new ones go at the end); else a new array of the same
+    single- or multi-line shape."""
+    old = table.get("terms")
+    if isinstance(old, tomlkit.items.Array):
+        kept = [t for t in old if t in terms]
+        if kept == terms[: len(kept)]:
+            for i in reversed(range(len(old))):
+                if old[i] not in terms:
+                    del old[i]
+            for term in terms[len(kept) :]:
+                old.append(term)
+            return
+    array = tomlkit.array()
+    array.extend(terms)
+    if isinstance(old, tomlkit.items.Array) and "\n" in old.as_string():
+        array.multiline(True)
+    table["terms"] = array

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +111,65 @@ def test_a_changed_taxonomy_is_checked_with_spacy_on_open(project: Project) -> N
     fixed = Project.open(project.path)
     assert fixed.store.taxonomy_version() == 2
     fixed.close()
+
+
+LAID_OUT = '''# Labels for ports
+[project]
+lang = "en"   # spaCy language
+
+[labels.LOCATION]
+description = "A place."  # shown to the LLM
+kind = "ner"
+
+[labels.COMMODITY]
+description = """A traded good,
+such as wheat."""
+kind = "rule"
+terms = [
+    "wheat",   # the main one
+    "corn",
+]
+'''
+
+
+def _changed_lines(before: str, after: str) -> list[str]:
+    diff = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+    return [line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+
+
+def test_an_edit_changes_only_the_edited_value(tmp_path: Path) -> None:
+    # The Taxonomy tab saves description and terms together: the unchanged one must keep its
+    # layout (multi-line string, multi-line array, comments), issue 14 item 8.
+    path = _write(tmp_path, LAID_OUT)
+    update_label(path, "LOCATION", description="A port.", terms=[])
+    assert _changed_lines(LAID_OUT, path.read_text("utf-8")) == [
+        '-description = "A place."  # shown to the LLM',
+        '+description = "A port."  # shown to the LLM',
+    ]
+    before = path.read_text("utf-8")
+    update_label(
+        path, "COMMODITY", description="A traded good,\nsuch as wheat.", terms=["wheat", "rye"]
+    )
+    assert _changed_lines(before, path.read_text("utf-8")) == ['-    "corn",', '+    "rye",']
+    assert load_taxonomy(path).get("COMMODITY").terms == ("wheat", "rye")
+
+
+def test_a_taxonomy_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    path = tmp_path / "taxonomy.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + LAID_OUT.encode("utf-8"))
+    assert load_taxonomy(path).names == ["LOCATION", "COMMODITY"]
+    update_label(path, "LOCATION", description="A port.")
+    assert load_taxonomy(path).get("LOCATION").description == "A port."
+
+
+def test_a_language_that_needs_a_package_names_it_and_how_to_install(tmp_path: Path) -> None:
+    pytest.importorskip("spacy")
+    if importlib.util.find_spec("sudachipy") is not None:
+        pytest.skip("sudachipy is installed here")
+    path = _write(tmp_path, LAID_OUT.replace('lang = "en"', 'lang = "ja"'))
+    with pytest.raises(TaxonomyError) as err:
+        load_taxonomy(path)
+    message = str(err.value)
+    assert "field lang: 'ja' needs a package that is not installed: sudachipy" in message
+    assert "(pip install sudachipy" in message
+    assert "not a spaCy language code" not in message
