@@ -572,6 +572,11 @@ class Queue:
         if not self.settings.overlap:
             store.release_lease(key[0], key[1], self.annotator)
 
+    def tasks_for(self, store: Store, keys: Sequence[TaskKey]) -> list[Task]:
+        """The tasks of these keys as they stand now (their open questions), for the caller's
+        thread: an undo of a stored answer shows its question again."""
+        return self._tasks_of(store, keys)
+
     def relet(self, store: Store, key: TaskKey) -> None:
         """Lease a task again (an undo brought it back after its lease was released), unless
         another annotator holds it now."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from nerloop.core.queue import EmptyQueue, Question, Queue, Task, TaskKey
 from nerloop.core.records import AnswerKind, Span
 from nerloop.core.store import Store
+from nerloop.core.text_marks import Marked, accepted_spans, check_spans, store_marked
 
 Tokenize = Callable[[str], Sequence[tuple[int, int]]]
 """Char (start, end) of each token of a text: the project's tokenizer."""
@@ -33,6 +34,11 @@ def spacy_tokenizer(nlp: object) -> Tokenize:
         return [(t.idx, t.idx + len(t)) for t in doc]
 
     return tokenize
+
+
+RATE_MIN_SECONDS = 30.0
+"""Answers per minute are shown only once the answers span this many seconds: a rate from
+two quick presses would be extrapolated from nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +66,7 @@ class _Given:
     answer_ids: tuple[int, ...]
     later: tuple[Task, ...] = ()
     questions: int = 1
+    mark: int | None = None  # the text_marks row of a mark_missing / flag_missing
 
 
 class Session:
@@ -360,15 +367,19 @@ class Session:
 
     def undo(self) -> bool:
         """Take back this session's last key press (every answer of an `accept_text`) and show
-        its (first) question again."""
+        its (first) question again. Once this session's own presses are all taken back (a
+        restarted app has none), `u` goes on to the annotator's answers stored before, one
+        question at a time."""
         if not self._history:
-            return False
+            return self._undo_stored()
         given = self._history.pop()
         tasks = (given.task, *given.later)
         held = self.held()
         with self.store.write():
             for answer_id in given.answer_ids:
                 self.store.undo_answer(answer_id, self.queue.annotator, session=self.session_id)
+            if given.mark is not None:
+                self.store.undo_mark(given.mark, self.queue.annotator, session=self.session_id)
             for task in tasks:
                 if task.key not in held:  # its lease went with its last answer
                     self.queue.relet(self.store, task.key)
@@ -382,6 +393,82 @@ class Session:
         self._index = given.index
         self._bounds = None
         return True
+
+    def _undo_stored(self) -> bool:
+        """Take back the annotator's last stored question (see `undo`) and show it again."""
+        last = self.store.last_question_answered(self.queue.annotator)
+        if last is None:
+            return False
+        text_id, label, answered = last
+        key = (text_id, label)
+        with self.store.write():
+            for answer_id, _ in answered:
+                self.store.undo_answer(answer_id, self.queue.annotator, session=self.session_id)
+            if key not in self.held():
+                self.queue.relet(self.store, key)
+        tasks = self.queue.tasks_for(self.store, [key])
+        if not tasks:
+            return True  # taken back; another annotator holds the task now
+        if self._task is not None and self._task.key != key:
+            self._buffer.appendleft(self._task)
+        self._buffer = deque(t for t in self._buffer if t.key != key)
+        self._task = tasks[0]
+        proposals = {proposal_id for _, proposal_id in answered}
+        self._index = next(
+            (
+                i
+                for i, q in enumerate(self._task.questions)
+                if any(p.id in proposals for p in q.proposals)
+            ),
+            0,
+        )
+        self._bounds = None
+        return True
+
+    def text_spans(self) -> list[Span]:
+        """The accepted spans of the current question's text (any label), by position."""
+        return [] if self._task is None else accepted_spans(self.store, self._task.text.id)
+
+    def mark_missing(self, spans: Sequence[Span]) -> int:
+        """Store the spans the annotator marked on the current text (the LLM missed them) as
+        accepted answers of source "human", and mark the text human-complete for every ner
+        label (core.text_marks); returns how many spans were stored. An empty list says
+        "nothing is missing". ValueError names a bad span (nothing is stored then). The
+        current question stays; one `undo` takes the whole mark back."""
+        if self._task is None:
+            return 0
+        text = self._task.text
+        ner = {label.name for label in self.queue.taxonomy.ner_labels}
+        checked = check_spans(text.text, self.tokens(), spans, ner, self.text_spans())
+        marked = store_marked(
+            self.store, text, checked, self.queue.annotator, session=self.session_id
+        )
+        self._marked(marked)
+        return len(checked)
+
+    def flag_missing(self) -> bool:
+        """Record that something is missing on the current text, unmarked (mark 'flagged': its
+        uncovered tokens train as unknown, never O); False without a question. Undoable."""
+        if self._task is None:
+            return False
+        mark = self.store.add_mark(
+            self._task.text.id, "flagged", self.queue.annotator, session=self.session_id
+        )
+        self._marked(Marked((), mark))
+        return True
+
+    def _marked(self, marked: Marked) -> None:
+        assert self._task is not None
+        self._given(
+            _Given(
+                self._task,
+                self._index,
+                "accept",
+                marked.answer_ids,
+                questions=0,
+                mark=marked.mark_id,
+            )
+        )
 
     @property
     def can_undo(self) -> bool:
@@ -402,13 +489,14 @@ class Session:
         return (min(total, answered) if total else answered), total
 
     def per_minute(self) -> float | None:
-        """Answers per minute in this session; None before there is a minute's worth to go on."""
+        """Answers per minute in this session; None until the answers span RATE_MIN_SECONDS
+        (a few quick presses are no rate)."""
         if self._first_answer_at is None or self._last_answer_at is None:
             return None
         elapsed = self._last_answer_at - self._first_answer_at
         # The first key press starts the clock: its answers took no measured time.
         since_first = self.answered - self._first_press
-        if elapsed <= 0 or since_first < 1:
+        if elapsed < RATE_MIN_SECONDS or since_first < 1:
             return None
         return since_first * 60.0 / elapsed
 

@@ -108,7 +108,8 @@ def test_figures_answers_per_minute_accept_rate_and_progress(project: Project) -
     clock.advance(6)
     session.answer("reject")
     assert session.progress() == (2, 2)
-    assert session.per_minute() == 10.0
+    # Two presses six seconds apart are no rate: not extrapolated to 10 a minute (issue 14).
+    assert session.per_minute() is None
     assert session.accept_rate() == 0.5
     session.undo()
     assert session.progress() == (1, 2)
@@ -120,3 +121,45 @@ def test_switching_pass_releases_the_held_tasks(project: Project) -> None:
     session.set_pass("COMMODITY")
     assert project.store.leases_of("ann") == []
     assert session.current() is None and session.label_pass == "COMMODITY"
+
+
+def test_answers_per_minute_once_there_is_something_to_go_on(project: Project) -> None:
+    clock = FakeClock()
+    ids = add_texts(project, [f"heard wheat bid {200 + i} usd/t fob rouen" for i in range(8)])
+    for i, tid in enumerate(ids):
+        propose(project, tid, "PRICE", f"{200 + i} usd/t")
+    queue = make_queue(project, "ann", clock)
+    session = make_session(project, queue, clock)
+    session.add_tasks(queue.fetch("PRICE", n=8).tasks)
+    session.answer("accept")
+    for _ in range(4):
+        clock.advance(5)
+        session.answer("accept")
+    assert session.per_minute() is None  # 5 answers, but over 20 s only (RATE_MIN_SECONDS)
+    for _ in range(2):
+        clock.advance(10)
+        session.answer("reject")
+    # 6 answers after the first in 40 s: 9 a minute.
+    assert session.per_minute() == 9.0
+
+
+def test_undo_after_a_restart_reaches_the_annotators_last_answer(project: Project) -> None:
+    clock = FakeClock()
+    session, _, p1, p2 = started(project, clock)
+    session.answer("accept")
+    session.answer("reject")
+    assert live(project, p1) == ["accept"] and live(project, p2) == ["reject"]
+    session.close()
+    # A new app, a new session: its own history is empty.
+    queue = make_queue(project, "ann", clock)
+    again = make_session(project, queue, clock)
+    assert again.undo()
+    assert live(project, p2) == []  # the last answer (p2's reject) is taken back
+    shown = again.current()
+    assert shown is not None and any(p.id == p2 for p in shown.question.proposals)
+    assert again.undo()
+    assert live(project, p1) == []
+    assert not again.undo()  # nothing of ann's is left to take back
+    # Another annotator's answers are never touched.
+    other = make_session(project, make_queue(project, "bob", clock), clock)
+    assert not other.undo()

@@ -202,6 +202,45 @@ class AnnotationsMixin(StoreBase):
         rows = self.query(sql + " ORDER BY id DESC LIMIT 1", params)
         return _answer_row(rows[0]) if rows else None
 
+    def last_question_answered(
+        self, annotator: str
+    ) -> tuple[int, str, list[tuple[int, int]]] | None:
+        """(text id, label, [(answer id, proposal id)]) of the question `annotator` answered
+        last, on a pool text, still live: its answers on every proposal of that span (one per
+        source, given with one key press, in one session). What `u` takes back once a
+        restarted app's own history is spent."""
+        row = self.db.conn.execute(
+            f"SELECT a.id, a.session, p.task_hash, p.text_id, p.label FROM ({LIVE_ANSWERS}) a "
+            "JOIN proposals p ON p.id = a.proposal_id JOIN texts t ON t.id = p.text_id "
+            "WHERE a.annotator = ? AND t.split = 'pool' ORDER BY a.id DESC LIMIT 1",
+            (annotator,),
+        ).fetchone()
+        if row is None:
+            return None
+        _, session, task, text_id, label = row
+        ids = [
+            (int(r[0]), int(r[1]))
+            for r in self.db.conn.execute(
+                f"SELECT a.id, a.proposal_id FROM ({LIVE_ANSWERS}) a "
+                "JOIN proposals p ON p.id = a.proposal_id "
+                "WHERE a.annotator = ? AND a.session = ? AND p.task_hash = ? ORDER BY a.id",
+                (annotator, session, task),
+            )
+        ]
+        return int(text_id), str(label), ids
+
+    def answer_rows_of_text(self, text_id: int) -> list[dict[str, Any]]:
+        """The live answers on one text as core.answer_spans reads them (answer_id, answer,
+        label, start, end, token_start, token_end, the edited a_* span, source)."""
+        return self.query(
+            'SELECT a.id AS answer_id, a.answer, a.start AS a_start, a."end" AS a_end,'
+            " a.token_start AS a_token_start, a.token_end AS a_token_end, p.label, p.start,"
+            ' p."end", p.token_start, p.token_end, p.source'
+            f" FROM ({LIVE_ANSWERS}) a JOIN proposals p ON p.id = a.proposal_id"
+            " WHERE p.text_id = ? ORDER BY a.id",
+            [text_id],
+        )
+
     def answers_for_proposal(self, proposal_id: int) -> list[Answer]:
         rows = self.query(
             f"SELECT * FROM ({LIVE_ANSWERS}) WHERE proposal_id = ? ORDER BY id", [proposal_id]
