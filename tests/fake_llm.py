@@ -89,6 +89,8 @@ class Noise:
     extra_words: float = 0.0
     """Probability that a span takes a neighbouring word with it."""
     seed: int = 0
+    profile: Any = None
+    """A tests/llm_profiles.py Profile: when set, it decides the answer, not the fields above."""
 
 
 @dataclass
@@ -255,6 +257,9 @@ class FakeLLM:
         if self.responder is not None:
             return self.responder(text, labels, mode)
         n = self.noise
+        if n.profile is not None:
+            found = n.profile.spans(text, self.gold.get(text, []), labels)
+            return [self._item(lb, text[s:e], _context(text, s, e), mode) for lb, s, e in found]
         rng = random.Random(f"{n.seed}|{text}|{','.join(labels)}")
         wanted = set(labels)
         out: list[dict[str, str]] = []
@@ -586,6 +591,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--invented", type=float, default=0.0, help="wrong spans per answer")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--profile",
+        choices=("strong", "realistic"),
+        default="strong",
+        help="realistic: tests/llm_profiles.py (per-label recall, sticky misses, boundary "
+        "errors, confusions); strong: --recall and --invented",
+    )
+    parser.add_argument(
         "--faults",
         default="",
         help="comma-separated faults served to the first chat requests, in order: "
@@ -616,6 +628,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             parser.error(f"unknown embeddings fault {f!r}; one of {', '.join(EMBED_FAULTS)}")
     gold = load_gold_jsonl(args.gold) if args.gold else {}
     noise = Noise(recall=args.recall, invented_per_text=args.invented, seed=args.seed)
+    if args.profile == "realistic":
+        from llm_profiles import realistic
+
+        labels = sorted({g[0] for spans in gold.values() for g in spans})
+        noise = Noise(seed=args.seed, profile=realistic(args.seed, labels))
     fake = FakeLLM(gold, noise=noise, latency=args.latency, record_bodies=False)
     fake.add_faults(*(Fault(f, hang=args.hang) for f in faults))
     fake.fault_every = args.fault_every
