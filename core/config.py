@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -26,6 +27,22 @@ SETTINGS_FILE = "nerloop.toml"
 
 PretrainedChoice = Literal["latest", "off"]
 """Whether training starts the ner's tok2vec from the latest pretrained weights."""
+
+
+class _SettingsFile(TomlConfigSettingsSource):
+    """nerloop.toml as editors save it: a UTF-8 byte order mark (Windows Notepad writes one) is
+    accepted, as in taxonomy.toml; bytes that are not UTF-8 are one clear line."""
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        data = Path(file_path).read_bytes()
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise ValueError(
+                f"not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); save it as UTF-8"
+            ) from None
+        return tomllib.loads(text)
 
 
 class SettingsError(ValueError):
@@ -148,7 +165,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The file comes last: the environment overrides it, and arguments override both.
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        return (init_settings, env_settings, _SettingsFile(settings_cls))
 
     @field_validator("llm_base_url", "embed_base_url")
     @classmethod

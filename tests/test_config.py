@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from nerloop.core.config import SETTINGS_FILE, SettingsError, load_settings
+from nerloop.core.config import (
+    MAX_RATE_WAIT,
+    MIN_REQUESTS_PER_MINUTE,
+    SETTINGS_FILE,
+    SettingsError,
+    load_settings,
+)
 
 
 def test_defaults_without_a_file(tmp_path: Path) -> None:
@@ -51,6 +57,30 @@ def test_bad_values_name_the_file_and_field(tmp_path: Path) -> None:
     (tmp_path / SETTINGS_FILE).write_text("no_such_setting = 1\n")
     with pytest.raises(SettingsError, match=r"field no_such_setting"):
         load_settings(tmp_path)
+
+
+def test_a_settings_file_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    # Notepad saves UTF-8 with a BOM; tomllib alone calls that "Invalid statement" at 1:1.
+    (tmp_path / SETTINGS_FILE).write_bytes(b"\xef\xbb\xbfllm_model = 'bom-model'\n")
+    assert load_settings(tmp_path).llm_model == "bom-model"
+
+
+def test_a_settings_file_not_in_utf8_names_the_byte_and_line(tmp_path: Path) -> None:
+    (tmp_path / SETTINGS_FILE).write_bytes(b"llm_model = 'm'\n# caf\xe9\n")
+    with pytest.raises(SettingsError, match=r"nerloop.toml: not UTF-8 \(byte 0xe9 on line 2\)"):
+        load_settings(tmp_path)
+
+
+def test_a_rate_limit_that_would_wait_past_the_bound_is_refused(tmp_path: Path) -> None:
+    (tmp_path / SETTINGS_FILE).write_text(
+        f"llm_requests_per_minute = {MIN_REQUESTS_PER_MINUTE / 2}\n"
+    )
+    with pytest.raises(SettingsError, match=r"field llm_requests_per_minute: .* use 0 for no"):
+        load_settings(tmp_path)
+    for allowed in (0, MIN_REQUESTS_PER_MINUTE, 30):
+        (tmp_path / SETTINGS_FILE).write_text(f"llm_requests_per_minute = {allowed}\n")
+        assert load_settings(tmp_path).llm_requests_per_minute == allowed
+    assert MIN_REQUESTS_PER_MINUTE == 60.0 / MAX_RATE_WAIT
 
 
 def test_every_setting_has_a_docstring() -> None:

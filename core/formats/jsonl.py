@@ -33,9 +33,15 @@ def parse_json_line(raw: str, line: int) -> dict[str, Any] | LineError | None:
     if not raw.strip():
         return None
     try:
-        obj = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+        obj = json.loads(
+            raw, parse_constant=_no_constant, parse_float=_finite, object_pairs_hook=_unique_keys
+        )
     except RecursionError:
         return LineError(line, None, "invalid JSON: nested too deeply to read")
+    except _DuplicateKey as exc:
+        return LineError(
+            line, exc.key, "given twice in one object; which one is meant is not clear, keep one"
+        )
     except _NotJSON as exc:
         return LineError(line, None, f"invalid JSON: {exc} is not a JSON value (use null)")
     except json.JSONDecodeError as exc:
@@ -58,6 +64,26 @@ def parse_json_line(raw: str, line: int) -> dict[str, Any] | LineError | None:
 
 class _NotJSON(ValueError):
     """NaN, Infinity and -Infinity: Python's json reads them, JSON has no such values."""
+
+
+class _DuplicateKey(ValueError):
+    """A key twice in one object: Python's json keeps the last silently, which would drop
+    data the file holds (a second "text", a second "spans") without a word."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
 
 
 def _no_constant(name: str) -> None:

@@ -173,7 +173,27 @@ FILES: dict[str, tuple[bytes, list[str], list[str]]] = {
     "text_whitespace.jsonl": (jsonl({"text": " \t "}), ["{file}:1: field text: is empty"], []),
     "duplicate_keys.jsonl": (
         b'{"text": "first", "text": "   "}\n',
-        ["{file}:1: field text: is empty"],
+        ["{file}:1: field text: given twice in one object"],
+        [],
+    ),
+    "duplicate_span_key.jsonl": (
+        (
+            '{"text": "' + TEXT + '", "spans": [{"start": 15, "end": 24, "start": 0, '
+            '"label": "PRICE"}]}\n'
+        ).encode(),
+        ["{file}:1: field start: given twice in one object"],
+        [],
+    ),
+    "duplicate_meta_key.jsonl": (
+        ('{"text": "' + TEXT + '", "meta": {"source": "a", "source": "b"}}\n').encode(),
+        ["{file}:1: field source: given twice in one object"],
+        [],
+    ),
+    "duplicate_answer_prodigy.jsonl": (
+        (
+            '{"text": "' + TEXT + '", "spans": [], "answer": "accept", "answer": "reject"}\n'
+        ).encode(),
+        ["{file}:1: field answer: given twice in one object"],
         [],
     ),
     "meta_list.jsonl": (
@@ -351,11 +371,37 @@ SETTINGS: list[dict[str, Any]] = [
     {"toml": "settings_unknown_key.toml", "messages": ["nerloop.toml", "llm_modle"]},
     {"toml": "settings_wrong_type.toml", "messages": ["nerloop.toml", "field retrain_every"]},
     {"toml_folder": True, "messages": ["nerloop.toml: not a file"]},
+    {
+        "toml": "settings_not_utf8.toml",
+        "messages": ["nerloop.toml: not UTF-8 (byte 0xe9 on line 2)"],
+    },
+    {"toml": "settings_utf16.toml", "messages": ["nerloop.toml: not UTF-8 (byte 0xff on line 1)"]},
+    {"toml": "settings_duplicate_key.toml", "messages": ["nerloop.toml", "line 2"]},
+    {"toml": "settings_nul.toml", "messages": ["nerloop.toml", "line 1"]},
+    {
+        "toml": "settings_bom_bad_value.toml",
+        "messages": ["nerloop.toml: field llm_timeout: Input should be greater than 0"],
+    },
+    {"env": {"NERLOOP_LLM_TIMEOUT": "abc"}, "messages": ["environment: field llm_timeout"]},
+    {
+        "env": {"NERLOOP_LLM_REQUESTS_PER_MINUTE": "-5"},
+        "messages": ["environment: field llm_requests_per_minute"],
+    },
+    {"env": {"NERLOOP_KEYMAP": "[1, 2]"}, "messages": ["environment: field keymap"]},
+    {"env": {"NERLOOP_LLM_CONCURRENCY": "1e400"}, "messages": ["field llm_concurrency"]},
 ]
 SETTINGS_FILES = {
     "settings_syntax.toml": 'llm_model = "unterminated\n',
     "settings_unknown_key.toml": 'llm_modle = "typo"\n',
     "settings_wrong_type.toml": 'retrain_every = "often"\n',
+    "settings_duplicate_key.toml": "llm_timeout = 5\nllm_timeout = 6\n",
+    "settings_nul.toml": "llm_timeout = 5\x00\n",
+    "settings_bom_bad_value.toml": "\ufeffllm_timeout = -5\n",
+}
+# Settings files that are not UTF-8 (written as bytes).
+SETTINGS_BYTES = {
+    "settings_not_utf8.toml": b"llm_timeout = 5\n# caf\xe9\n",
+    "settings_utf16.toml": codecs.BOM_UTF16_LE + "llm_timeout = 5\n".encode("utf-16-le"),
 }
 
 
@@ -375,6 +421,8 @@ def main() -> None:
         )
     for name, text in SETTINGS_FILES.items():
         (HERE / name).write_text(text, "utf-8")
+    for name, data in SETTINGS_BYTES.items():
+        (HERE / name).write_bytes(data)
     cases["settings"] = SETTINGS
     (HERE / "cases.json").write_text(json.dumps(cases, indent=1, ensure_ascii=False) + "\n")
     total = len(cases["refused"]) + len(cases["stored"]) + len(cases["settings"])
