@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 DB_FILE = "nerloop.db"
 MODELS_DIR = "models"
+CRASH_LOG = "nerloop-errors.log"
+"""Where the command line's top-level guard logs an unexpected error's details."""
 PROJECT_FILES = (
     DB_FILE,
     f"{DB_FILE}-wal",
@@ -30,6 +32,7 @@ PROJECT_FILES = (
     TAXONOMY_FILE,
     SETTINGS_FILE,
     MODELS_DIR,
+    CRASH_LOG,
 )
 """The files and folders in a project folder that are the project: no output may land on them."""
 

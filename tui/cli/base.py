@@ -16,7 +16,7 @@ import click
 from nerloop import __version__
 from nerloop.core.config import SettingsError
 from nerloop.core.display import one_line, shown
-from nerloop.core.project import DB_FILE, Project, ProjectError
+from nerloop.core.project import CRASH_LOG, DB_FILE, Project, ProjectError
 from nerloop.core.secrets import redact
 from nerloop.core.store import StoreError
 from nerloop.core.taxonomy import TaxonomyError
@@ -81,8 +81,6 @@ COMMAND_MODULES = {
 }
 
 
-CRASH_LOG = "nerloop-errors.log"
-"""The crash log's name, in the project folder when the command has one it can write to."""
 PROJECT_META = "nerloop.project_dir"
 """Key in click's shared ctx.meta where -p/--project leaves the folder, for the guard."""
 
