@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,7 +97,7 @@ def _repair_truncated(text: str) -> Any | None:
     stack: list[str] = []
     in_string = False
     escaped = False
-    cut_points: list[tuple[int, str]] = []
+    cut_points: deque[tuple[int, str]] = deque(maxlen=MAX_CUTS)
     for i, ch in enumerate(text):
         if in_string:
             if escaped:
@@ -118,7 +119,7 @@ def _repair_truncated(text: str) -> Any | None:
             stack.pop()
             if stack and stack[-1] == "]":
                 cut_points.append((i + 1, "".join(reversed(stack))))
-    for end, closing in reversed(cut_points[-MAX_CUTS:]):
+    for end, closing in reversed(cut_points):
         try:
             return json.loads(_TRAILING_COMMA.sub(r"\1", text[:end] + closing))
         except (json.JSONDecodeError, RecursionError):
