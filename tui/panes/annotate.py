@@ -16,15 +16,18 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.keys import format_key
 from textual.message import Message
 from textual.widgets import Static
 
 from nerloop.core.display import one_line
+from nerloop.core.gold_editor import GoldEditor
 from nerloop.core.queue import EmptyQueue, Fetch, TaskKey
 from nerloop.core.session import Session, Shown
-from nerloop.tui.keymap import ANNOTATE
+from nerloop.tui.keymap import ANNOTATE, SPAN_EDITOR, keys_in_force
 from nerloop.tui.widgets.modals import ALL_LABELS, PassPicker
 from nerloop.tui.widgets.render import highlighted
+from nerloop.tui.widgets.span_editor import SpanEditor
 
 # Seconds before asking again after the queue said it is empty for a reason that may pass:
 # others hold the leases, the LLM was unreachable, or nothing was left to ask or nothing
@@ -32,11 +35,22 @@ from nerloop.tui.widgets.render import highlighted
 # `nerloop propose` or an import adds work from another terminal.
 RETRY_EMPTY_AFTER = {"leased": 15.0, "source_failed": 30.0, "finished": 30.0, "no_source": 30.0}
 
+# Answers per minute is shown once it rests on this many answers (the session waits for them to
+# span RATE_MIN_SECONDS too): a few presses would extrapolate to a rate nobody keeps.
+RATE_MIN_ANSWERS = 5
+
 
 class AnnotatePane(Vertical, can_focus=True):
-    """Proposal view, progress line and the y/n/space/a/u/[/]/{/}/l/c keys."""
+    """Proposal view, progress line and the y/n/space/a/u/[/]/{/}/l/c/m/! keys; `m` opens the
+    text in a span editor in place of the proposal, to mark what the LLM missed."""
 
     BINDINGS = ANNOTATE
+    DEFAULT_CSS = """
+    AnnotatePane #ann-editor { display: none; height: 1fr; }
+    AnnotatePane #ann-mark-text { border: round $secondary; padding: 0 1; }
+    AnnotatePane.marking #ann-editor { display: block; }
+    AnnotatePane.marking #ann-box { display: none; }
+    """
 
     class Fetched(Message):
         """A fetch worker finished: the tasks it claimed, or why there are none."""
@@ -63,6 +77,8 @@ class AnnotatePane(Vertical, can_focus=True):
         self._shown: dict[str, Text | str] = {}
         self.queue_thread = queue_thread or ThreadPoolExecutor(1, thread_name_prefix="nerloop-q")
         self.status = "Fetching proposals…"
+        self.marking = False
+        """The mark-missing editor is open (the pane's own keys wait until it closes)."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="ann-progress")
@@ -70,6 +86,7 @@ class AnnotatePane(Vertical, can_focus=True):
         # the text's own lines and not the box's blank ones (bytes over a slow SSH link).
         with Vertical(id="ann-box"):
             yield Static(id="ann-text")
+        yield SpanEditor("ann-mark", id="ann-editor")
         yield Static(id="ann-info")
         yield Static(id="ann-context")
         yield Static(id="ann-status")
@@ -203,6 +220,94 @@ class AnnotatePane(Vertical, can_focus=True):
         else:
             self.app.notify("Nothing to undo in this session.", timeout=2)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # While the editor is open, a key it does not know (y, n, a...) must not answer the
+        # question hidden under it.
+        return not self.marking
+
+    def action_mark_missing(self) -> None:
+        """Open the current text in the span editor, its accepted spans shown, to mark what
+        the LLM missed; enter stores them (`Session.mark_missing`), escape leaves."""
+        shown = self.session.current()
+        if shown is None:
+            return
+        text = shown.task.text.text
+        labels = [label.name for label in self.session.queue.taxonomy.ner_labels]
+        accepted = [s for s in self.session.text_spans() if s.label in labels]
+        editor = GoldEditor(text, self.session.tokenize(text), labels, accepted)
+        spans_editor = self.query_one(SpanEditor)
+        spans_editor.load(editor, fixed=editor.spans)
+        self.marking = True
+        self.add_class("marking")
+        keys = self._keys()
+        self._set(
+            "#ann-info",
+            Text.assemble(
+                ("Mark missing ", "bold"),
+                f"text #{shown.task.text.id}: ←/→ move, shift+←/→ select, 1-9 tag, d remove",
+                f"\n{keys['gold.done']} saves (the text is then complete), "
+                f"{keys['annotate.mark_cancel']} cancels",
+            ),
+        )
+        self._set("#ann-context", "")
+        self._set("#ann-status", "")
+        spans_editor.focus()
+
+    def on_span_editor_committed(self, message: SpanEditor.Committed) -> None:
+        message.stop()
+        shown = self.session.current()
+        added = self.query_one(SpanEditor).added()
+        self._close_editor()
+        if shown is None:
+            return
+        stored = self.session.mark_missing(added)
+        plural = "" if stored == 1 else "s"
+        self.app.notify(
+            f"Text #{shown.task.text.id}: {stored} missed span{plural} stored; the text is "
+            "complete.",
+            timeout=2,
+            markup=False,
+        )
+        self.redraw()
+        if self.session.wants_more():
+            self.request_more()
+
+    def on_span_editor_cancelled(self, message: SpanEditor.Cancelled) -> None:
+        message.stop()
+        self._close_editor()
+        self.redraw()
+
+    def _close_editor(self) -> None:
+        self.marking = False
+        self.remove_class("marking")
+        self.query_one(SpanEditor).load(None)
+        self._shown.pop("#ann-info", None)
+        self.focus()
+
+    def action_flag_missing(self) -> None:
+        """Say the text misses entities without marking them: its untagged words train as
+        unknown (`Session.flag_missing`)."""
+        shown = self.session.current()
+        if shown is None or not self.session.flag_missing():
+            return
+        self.app.notify(
+            f"Text #{shown.task.text.id} flagged: its untagged words train as unknown.",
+            timeout=2,
+            markup=False,
+        )
+        self.redraw()
+        if self.session.wants_more():
+            self.request_more()
+
+    def _keys(self) -> dict[str, str]:
+        """Binding id -> the first key in force (after [keymap]), as the help shows keys."""
+        remap = self.session.queue.settings.keymap
+        out: dict[str, str] = {}
+        for bindings in (ANNOTATE, SPAN_EDITOR):
+            for binding_id, keys in keys_in_force(bindings, remap).items():
+                out[binding_id] = format_key(keys[0]) if keys else "(none)"
+        return out
+
     def action_move_start(self, delta: int) -> None:
         if self.session.move_start(delta):
             self.redraw()
@@ -237,6 +342,8 @@ class AnnotatePane(Vertical, can_focus=True):
         s = self.session
         answered, total = s.progress()
         rate = s.per_minute()
+        if s.answered < RATE_MIN_ANSWERS:
+            rate = None
         accept = s.accept_rate()
         line = Text.assemble(
             (s.label_pass or "all labels", "bold"),
@@ -250,6 +357,10 @@ class AnnotatePane(Vertical, can_focus=True):
     def redraw(self) -> None:
         self.draw_progress()
         shown = self.session.current()
+        if self.marking:
+            if shown is not None:
+                return  # the editor has the screen until enter or escape
+            self._close_editor()  # the text went (its lease lost): nothing left to mark
         if shown is None:
             empty = self.session.empty
             if empty is None:
@@ -287,7 +398,16 @@ class AnnotatePane(Vertical, can_focus=True):
             )
         else:
             self._set("#ann-context", "")
-        self._set("#ann-status", "")
+        keys = self._keys()
+        self._set(
+            "#ann-status",
+            Text(
+                f"{keys['annotate.mark_missing']} marks missed spans, "
+                f"{keys['annotate.flag_missing']} flags them; "
+                "without either, the rest is no entity.",
+                style="dim",
+            ),
+        )
 
     def _text_view(self, shown: Shown) -> Text:
         """The text with the question's span highlighted and, under it, the other questions

@@ -1,7 +1,8 @@
 """The Gold tab: annotate a whole text from the keyboard, for the evaluation set.
 
-Cursor and selection logic live in `core.gold_editor.GoldEditor`; this pane maps keys to it,
-draws the text, and saves through `Store.save_gold` (a draft on every change, done on enter).
+Cursor and selection logic live in `core.gold_editor.GoldEditor`, drawn and keyed by the
+`SpanEditor` widget (the Annotate tab's mark-missing editor too); this pane picks the texts and
+saves through `Store.save_gold` (a draft on every change, done on enter).
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from nerloop.core.display import one_line
 from nerloop.core.gold_editor import GoldEditor
 from nerloop.core.project import Project
 from nerloop.core.proposers.rules import RuleProposer
 from nerloop.core.records import Span
 from nerloop.core.session import Tokenize
 from nerloop.tui.keymap import GOLD
-from nerloop.tui.widgets.render import gold_text
+from nerloop.tui.widgets.span_editor import SpanEditor
 
 
 class GoldPane(Vertical, can_focus=True):
@@ -51,9 +51,7 @@ class GoldPane(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static(id="gold-head")
-        yield Static(id="gold-legend")
-        yield Static(id="gold-text")
-        yield Static(id="gold-spans")
+        yield SpanEditor("gold", id="gold-editor")
 
     def on_mount(self) -> None:
         self.draw()
@@ -111,35 +109,36 @@ class GoldPane(Vertical, can_focus=True):
 
     # -- keys ----------------------------------------------------------------------------------
 
+    # The editing keys are the span editor's (the pane has the focus, so they reach it here).
+
     def action_move(self, delta: int) -> None:
-        if self.editor:
-            self.editor.move(delta)
-            self.draw()
+        self.query_one(SpanEditor).action_move(delta)
 
     def action_extend(self, delta: int) -> None:
-        if self.editor:
-            self.editor.extend(delta)
-            self.draw()
+        self.query_one(SpanEditor).action_extend(delta)
 
     def action_home(self) -> None:
-        if self.editor:
-            self.editor.home()
-            self.draw()
+        self.query_one(SpanEditor).action_home()
 
     def action_end(self) -> None:
-        if self.editor:
-            self.editor.end()
-            self.draw()
+        self.query_one(SpanEditor).action_end()
 
     def action_tag(self, number: int) -> None:
-        if self.editor and self.editor.tag(number):
-            self._save(done=False)
-            self.draw()
+        self.query_one(SpanEditor).action_tag(number)
 
     def action_remove(self) -> None:
-        if self.editor and self.editor.remove():
-            self._save(done=False)
-            self.draw()
+        self.query_one(SpanEditor).action_remove()
+
+    def on_span_editor_changed(self, message: SpanEditor.Changed) -> None:
+        message.stop()
+        self._save(done=False)
+
+    def on_span_editor_committed(self, message: SpanEditor.Committed) -> None:
+        message.stop()
+        self.action_done()
+
+    def on_span_editor_cancelled(self, message: SpanEditor.Cancelled) -> None:
+        message.stop()  # a gold text is saved as a draft on every change: nothing to undo
 
     def action_done(self) -> None:
         if self.editor is None or self.text_id is None:
@@ -182,10 +181,8 @@ class GoldPane(Vertical, can_focus=True):
 
     def draw(self) -> None:
         head = self.query_one("#gold-head", Static)
-        legend = self.query_one("#gold-legend", Static)
-        body = self.query_one("#gold-text", Static)
-        spans_view = self.query_one("#gold-spans", Static)
-        legend.update(Text("  ".join(f"{i + 1} {name}" for i, name in enumerate(self.labels[:9]))))
+        spans_editor = self.query_one(SpanEditor)
+        spans_editor.labels = self.labels
         if self.editor is None or self.text_id is None:
             head.update(Text("Gold set", style="bold"))
             if not self.loaded:
@@ -198,10 +195,9 @@ class GoldPane(Vertical, can_focus=True):
                     f"No gold text left to annotate ({done} done). Press a to take a text from "
                     "the pool, or import one: nerloop import FILE --gold."
                 )
-            body.update(Text(message))
-            spans_view.update("")
+            spans_editor.load(None)
+            spans_editor.draw(message)
             return
-        ed = self.editor
         head.update(
             Text.assemble(
                 ("Gold ", "bold"),
@@ -210,13 +206,7 @@ class GoldPane(Vertical, can_focus=True):
                 "o reopen done, r rule spans",
             )
         )
-        sel = ed.selection
-        cursor = ed.tokens[ed.cursor] if ed.tokens else None
-        chars = (ed.tokens[sel[0]][0], ed.tokens[sel[1]][1]) if sel else None
-        body.update(gold_text(ed.text, ed.spans, self.labels, cursor, chars))
-        spans_view.update(
-            Text(
-                "\n".join(f"{s.label}: {one_line(ed.text[s.start : s.end])}" for s in ed.spans)
-                or "No spans yet."
-            )
-        )
+        if spans_editor.editor is not self.editor:
+            spans_editor.load(self.editor)
+        else:
+            spans_editor.draw()
