@@ -47,7 +47,9 @@ def small_project(project: Project, steps: int) -> None:
 
 
 def log_text(pane: TrainPane) -> str:
-    return "\n".join(str(line) for line in pane.query_one("#train-log").lines)  # type: ignore[attr-defined]
+    # The log wraps long lines: join them back, one space for a break.
+    lines = pane.query_one("#train-log").lines  # type: ignore[attr-defined]
+    return " ".join(" ".join(strip.text for strip in lines).split())
 
 
 async def test_train_tab_trains_live_and_the_app_stays_usable(project: Project) -> None:

@@ -18,7 +18,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Log, Static
+from textual.widgets import RichLog, Static
 from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
@@ -47,6 +47,12 @@ def thread_project(project: Project) -> Project:
     them, and these run in worker threads."""
     assert project.store.path is not None
     return Project(project.path, Store(project.store.path), project.taxonomy, project.settings)
+
+
+def f_points(steps: list[int], dev_f: list[float | None]) -> tuple[list[int], list[float]]:
+    """The chart's dev F points: an evaluation without a dev F draws nothing (not a 0)."""
+    pairs = [(step, f) for step, f in zip(steps, dev_f, strict=True) if f is not None]
+    return [step for step, _ in pairs], [f for _, f in pairs]
 
 
 def progress_text(run_id: int | None, state: dict[str, Any]) -> Text:
@@ -124,7 +130,8 @@ class TrainPane(Vertical, can_focus=True):
         self.run_id: int | None = None
         self.state: dict[str, Any] = {}
         self.steps: list[int] = []
-        self.dev_f: list[float] = []
+        self.dev_f: list[float | None] = []
+        """Dev F (0-1) per evaluation; None where the evaluation had none."""
         self.losses: list[float] = []
         self.dev_labels: dict[str, Any] = {}
         self.gold: dict[str, Any] | None = None
@@ -137,7 +144,8 @@ class TrainPane(Vertical, can_focus=True):
         with Horizontal(id="train-middle"):
             yield Static(labels_table({}, None), id="train-labels")
             yield PlotextPlot(id="train-chart")
-        yield Log(id="train-log", max_lines=500)
+        # Wrapped: a failure's message or a data line is longer than the pane is wide.
+        yield RichLog(id="train-log", max_lines=500, wrap=True, min_width=20)
 
     def on_mount(self) -> None:
         self._draw_chart()
@@ -162,6 +170,12 @@ class TrainPane(Vertical, can_focus=True):
             if run
             else "No model yet."
         )
+        if run and self.run_id is None:
+            # No run followed since the app opened (a restart): show the model in use.
+            dev = (run.get("scores") or {}).get("dev") or {}
+            self.query_one("#train-labels", Static).update(
+                labels_table(dev.get("ents_per_type") or {}, gold or None)
+            )
         settings = self.project.settings
         self.query_one("#train-body", Static).update(
             Text(
@@ -241,9 +255,7 @@ class TrainPane(Vertical, can_focus=True):
         self.state = {"status": "running" if message.purpose == "train" else "retraining"}
         self.steps, self.dev_f, self.losses = [], [], []
         self.dev_labels, self.gold = {}, None
-        self.query_one("#train-log", Log).write_line(
-            f"run {message.run_id} started ({message.purpose})"
-        )
+        self.write_log(f"run {message.run_id} started ({message.purpose})")
         self._show_progress()
         self._draw_chart()
         self.query_one("#train-labels", Static).update(labels_table({}, None))
@@ -264,7 +276,8 @@ class TrainPane(Vertical, can_focus=True):
                 dev_f=scores.get("ents_f"),
             )
             self.steps.append(event["step"])
-            self.dev_f.append(float(scores.get("ents_f") or 0.0) * 100)
+            f = scores.get("ents_f")
+            self.dev_f.append(None if f is None else float(f))
             self.losses.append(float(self.state["loss"]))
             self.dev_labels = scores.get("ents_per_type") or {}
             self.query_one("#train-labels", Static).update(labels_table(self.dev_labels, None))
@@ -276,7 +289,7 @@ class TrainPane(Vertical, can_focus=True):
             self.state["status"] = kind
         line = event_line(event)
         if line is not None:
-            self.query_one("#train-log", Log).write_line(line)
+            self.write_log(line)
         self._show_progress()
 
     def on_train_pane_ended(self, message: Ended) -> None:
@@ -295,7 +308,13 @@ class TrainPane(Vertical, can_focus=True):
         plt.clear_data()
         plt.clear_figure()
         plt.title("dev F (left) and loss (right) by step")
+        plt.ylim(0, 1)  # the left axis: F is a fraction: a fixed axis, comparable across runs
+        xs, fs = f_points(self.steps, self.dev_f)
+        if xs:
+            plt.plot(xs, fs, label="dev F", marker="braille")
         if self.steps:
-            plt.plot(self.steps, self.dev_f, label="dev F", marker="braille")
             plt.plot(self.steps, self.losses, label="loss", yside="right", marker="braille")
         chart.refresh()
+
+    def write_log(self, line: str) -> None:
+        self.query_one("#train-log", RichLog).write(Text(line))
