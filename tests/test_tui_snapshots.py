@@ -95,3 +95,20 @@ def test_help_and_pass_picker_snapshots(snap_compare: Any, project: Project) -> 
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_annotate_mark_missing_editor(
+    snap_compare: Any, project: Project, size: tuple[int, int]
+) -> None:
+    """The span editor inside the Annotate tab (m): an accepted span shown, one span being
+    selected."""
+    snapshot_project(project)
+    app = app_for(project)
+
+    async def run_before(pilot: Pilot) -> None:
+        await wait_for_question(pilot)
+        await pilot.press("y", "m", "end", "shift+left")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
