@@ -70,6 +70,8 @@ def test_refused_file_names_file_line_field_and_stores_nothing(
         assert message in out, f"{message!r} not in:\n{out}"
     assert "Traceback" not in out
     assert snapshot(db) == before
+    # A message quotes the file, but a 100,000-character label makes no 100,000-character line.
+    assert max(map(len, out.splitlines())) <= 1000 + 2 * len(str(path)), out[:2000]
     # Nothing from the bad file reaches the terminal as a control sequence.
     assert terminal_controls(out) == []
 

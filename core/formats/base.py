@@ -42,8 +42,20 @@ class LineError:
         """`FILE:LINE: field X: what is wrong`, the form every import error takes."""
         where = f"{path}:{self.line}: "
         if self.field:
-            where += f"field {self.field}: "
-        return where + self.message
+            where += f"field {short(self.field)}: "
+        return where + short(self.message)
+
+
+MAX_MESSAGE_CHARS = 300
+"""A message quotes the file (a label, a key, a token): a 100,000-character label must not make
+a 100,000-character line on the terminal. Longer messages keep their head and tail."""
+
+
+def short(text: str) -> str:
+    if len(text) <= MAX_MESSAGE_CHARS:
+        return text
+    half = MAX_MESSAGE_CHARS // 2
+    return f"{text[:half]} … ({len(text) - 2 * half:,} characters) … {text[-half:]}"
 
 
 class FormatError(ValueError):
@@ -57,7 +69,7 @@ class FormatError(ValueError):
         """`FILE:LINE: field X: what is wrong`, or `FILE: what is wrong` without a line."""
         if self.error.line:
             return self.error.format(path)
-        return f"{path}: {self.error.message}"
+        return f"{path}: {short(self.error.message)}"
 
 
 Parsed = ImportedRecord | LineError

@@ -176,6 +176,18 @@ FILES: dict[str, tuple[bytes, list[str], list[str]]] = {
         ["{file}:1: field text: given twice in one object"],
         [],
     ),
+    "span_label_huge.jsonl": (
+        jsonl({"text": TEXT, "spans": [{**PRICE, "label": "P" * 100_000}]}),
+        ["{file}:1: field spans[0].label: unknown label 'PPP", "characters) … PPP"],
+        [],
+    ),
+    "duplicate_huge_key.jsonl": (
+        (
+            '{"text": "' + TEXT + '", "' + "k" * 100_000 + '": 1, "' + "k" * 100_000 + '": 2}\n'
+        ).encode(),
+        ["{file}:1: field kkk", "given twice in one object"],
+        [],
+    ),
     "duplicate_span_key.jsonl": (
         (
             '{"text": "' + TEXT + '", "spans": [{"start": 15, "end": 24, "start": 0, '
