@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
+import threading
 from collections.abc import Iterator
 from json import JSONDecodeError
 from types import SimpleNamespace
@@ -15,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nerloop.core.llm import JSONAnswerError, jsonparse, parse_json_answer
+from nerloop.core.llm.jsonparse import read_json_answer
 
 SPANS = {"spans": [{"text": "250 usd/t", "context": "bid 250 usd/t fob"}]}
 DOC = json.dumps(SPANS)
@@ -147,3 +150,27 @@ def test_an_answer_over_the_cap_is_refused_unread(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(JSONAnswerError, match="over the"):
         parse_json_answer(garbage)
     assert work.read(garbage) == 0
+
+
+def test_a_long_answer_is_read_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: list[str] = []
+    parse = jsonparse.parse_json_answer
+
+    def recorded(content: str) -> jsonparse.ParsedJSON:
+        threads.append(threading.current_thread().name)
+        return parse(content)
+
+    monkeypatch.setattr(jsonparse, "parse_json_answer", recorded)
+    long = json.dumps({"spans": [{"text": "a", "context": "b"}] * 2000})
+    assert len(long) > jsonparse.OFF_LOOP_CHARS
+
+    async def read_both() -> tuple[str, list[Any]]:
+        loop_thread = threading.current_thread().name
+        short_value = (await read_json_answer(DOC)).value
+        long_value = (await read_json_answer(long)).value
+        return loop_thread, [short_value, long_value]
+
+    loop_thread, values = asyncio.run(read_both())
+    assert values == [SPANS, json.loads(long)]
+    # The short one on the loop (no thread hop for the usual answer), the long one beside it.
+    assert threads[0] == loop_thread and threads[1] != loop_thread

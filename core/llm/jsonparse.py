@@ -7,6 +7,7 @@ what it can out of all of those, and says when it had to repair the text.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
@@ -39,6 +40,16 @@ MAX_STARTS = 8
 """Places (an opening bracket after prose) where a value is looked for, at most."""
 MAX_CUTS = 4
 """Cut points of a truncated answer tried, from the longest: each try reads the text once."""
+OFF_LOOP_CHARS = 8 * 1024
+"""Answers longer than this are read in a worker thread: their repair may take a few passes in
+Python over the text, and the event loop must keep serving the other requests in flight."""
+
+
+async def read_json_answer(content: str) -> ParsedJSON:
+    """`parse_json_answer` for a coroutine: a long answer is read off the event loop."""
+    if len(content) > OFF_LOOP_CHARS:
+        return await asyncio.to_thread(parse_json_answer, content)
+    return parse_json_answer(content)
 
 
 def parse_json_answer(content: str) -> ParsedJSON:

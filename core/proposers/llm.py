@@ -28,9 +28,8 @@ from nerloop.core.llm import (
     LLMError,
     LLMUnreachableError,
     cache_key,
-    parse_json_answer,
 )
-from nerloop.core.llm.jsonparse import JSONAnswerError
+from nerloop.core.llm.jsonparse import JSONAnswerError, read_json_answer
 from nerloop.core.prompts import (
     BATCH_VERSION,
     BATCH_VERSIONS,
@@ -292,7 +291,7 @@ class LLMProposer:
                 attempts=result.attempts,
             )
         try:
-            value = parse_json_answer(content).value
+            value = (await read_json_answer(content)).value
         except JSONAnswerError as exc:
             # Recorded as an error so that the cache never serves it and a rerun asks again.
             error = f"unreadable answer: {exc}"
