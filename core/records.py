@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Split = Literal["pool", "gold"]
-Source = Literal["llm", "rule", "model", "import"]
+Source = Literal["llm", "rule", "model", "import", "human"]
+"""Who proposed a span; "human": an annotator marked it by hand (the LLM missed it)."""
 AnswerKind = Literal["accept", "reject", "ignore"]
 ANSWER_KINDS: tuple[AnswerKind, ...] = ("accept", "reject", "ignore")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from nerloop.core.queue import EmptyQueue, Question, Queue, Task, TaskKey
 from nerloop.core.records import AnswerKind, Span
 from nerloop.core.store import Store
-from nerloop.core.text_marks import Marked, accepted_spans, check_spans, store_marked
+from nerloop.core.text_marks import accepted_spans, mark_text
 
 Tokenize = Callable[[str], Sequence[tuple[int, int]]]
 """Char (start, end) of each token of a text: the project's tokenizer."""
@@ -431,44 +431,26 @@ class Session:
 
     def mark_missing(self, spans: Sequence[Span]) -> int:
         """Store the spans the annotator marked on the current text (the LLM missed them) as
-        accepted answers of source "human", and mark the text human-complete for every ner
-        label (core.text_marks); returns how many spans were stored. An empty list says
-        "nothing is missing". ValueError names a bad span (nothing is stored then). The
-        current question stays; one `undo` takes the whole mark back."""
+        accepted answers of source "human" and mark the text human-complete for every ner
+        label (core.text_marks); returns how many were stored ([]: "nothing is missing").
+        ValueError names a bad span, nothing stored. One `undo` takes the whole mark back."""
         if self._task is None:
             return 0
-        text = self._task.text
-        ner = {label.name for label in self.queue.taxonomy.ner_labels}
-        checked = check_spans(text.text, self.tokens(), spans, ner, self.text_spans())
-        marked = store_marked(
-            self.store, text, checked, self.queue.annotator, session=self.session_id
-        )
-        self._marked(marked)
-        return len(checked)
+        ner = [label.name for label in self.queue.taxonomy.ner_labels]
+        who, task = self.queue.annotator, self._task
+        marked = mark_text(self.store, task.text, self.tokens(), spans, ner, who, self.session_id)
+        self._given(_Given(task, self._index, "accept", marked.answer_ids, (), 0, marked.mark_id))
+        return len(marked.answer_ids)
 
     def flag_missing(self) -> bool:
         """Record that something is missing on the current text, unmarked (mark 'flagged': its
         uncovered tokens train as unknown, never O); False without a question. Undoable."""
         if self._task is None:
             return False
-        mark = self.store.add_mark(
-            self._task.text.id, "flagged", self.queue.annotator, session=self.session_id
-        )
-        self._marked(Marked((), mark))
+        text_id, who = self._task.text.id, self.queue.annotator
+        mark = self.store.add_mark(text_id, "flagged", who, session=self.session_id)
+        self._given(_Given(self._task, self._index, "accept", (), (), 0, mark))
         return True
-
-    def _marked(self, marked: Marked) -> None:
-        assert self._task is not None
-        self._given(
-            _Given(
-                self._task,
-                self._index,
-                "accept",
-                marked.answer_ids,
-                questions=0,
-                mark=marked.mark_id,
-            )
-        )
 
     @property
     def can_undo(self) -> bool:

@@ -22,6 +22,7 @@ from nerloop.core.store.embeddings import EmbeddingsMixin
 from nerloop.core.store.gold import GoldMixin
 from nerloop.core.store.ingest import IngestMixin
 from nerloop.core.store.llm import LLMMixin
+from nerloop.core.store.marks import MarksMixin
 from nerloop.core.store.queue import QueueMixin
 from nerloop.core.store.runs import PretrainRunsMixin, RunsMixin
 from nerloop.core.store.stats import StatsMixin
@@ -43,6 +44,7 @@ class Store(
     TaxonomyMixin,
     AnnotationsMixin,
     GoldMixin,
+    MarksMixin,
     StoreBase,
 ):
     """A project's SQLite database (WAL, busy timeout, foreign keys), migrated on open."""

@@ -259,6 +259,75 @@ def m0005_pretrain_runs(db: Database) -> None:
     )
 
 
+@migrations(name="0006_text_marks")
+def m0006_text_marks(db: Database) -> None:
+    conn = db.conn
+    # Spans an annotator marks by hand (the LLM missed them) are proposals of source 'human',
+    # answered like any other. SQLite cannot widen a CHECK in place, and the project runs with
+    # foreign keys on inside the migration's transaction (no PRAGMA foreign_keys there), so
+    # proposals and answers (its only child) are rebuilt as copies and swapped in, child
+    # first: dropping the old tables then orphans nothing.
+    tables = {
+        name: sql
+        for name, sql in conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table' "
+            "AND name IN ('proposals', 'answers')"
+        )
+    }
+    indexes = [
+        sql
+        for (sql,) in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            "AND tbl_name IN ('proposals', 'answers')"
+        )
+    ]
+    proposals = (
+        tables["proposals"]
+        .replace("CREATE TABLE proposals", "CREATE TABLE proposals_new", 1)
+        .replace("'model', 'import')", "'model', 'import', 'human')", 1)
+    )
+    answers = (
+        tables["answers"]
+        .replace("CREATE TABLE answers", "CREATE TABLE answers_new", 1)
+        .replace("REFERENCES proposals (id)", "REFERENCES proposals_new (id)", 1)
+        .replace("REFERENCES answers (id)", "REFERENCES answers_new (id)", 1)
+    )
+    conn.execute(proposals)
+    conn.execute("INSERT INTO proposals_new SELECT * FROM proposals")
+    conn.execute(answers)
+    conn.execute("INSERT INTO answers_new SELECT * FROM answers ORDER BY id")
+    conn.execute("DROP TABLE answers")
+    conn.execute("DROP TABLE proposals")
+    # Renaming rewrites the references to the new names (SQLite >= 3.26).
+    conn.execute("ALTER TABLE proposals_new RENAME TO proposals")
+    conn.execute("ALTER TABLE answers_new RENAME TO answers")
+    for sql in indexes:
+        conn.execute(sql)
+    # One statement at a time: executescript would commit the half-done swap above.
+    conn.execute(
+        # What an annotator said about a whole pool text: 'complete' (every entity of every
+        # ner label is accepted: the rest is no entity) or 'flagged' (something is missing,
+        # not marked: the uncovered tokens are unknown). Append-only like answers: an undo is
+        # a new row naming the mark it takes back; the latest live mark of a text wins.
+        """
+        CREATE TABLE text_marks (
+            id INTEGER PRIMARY KEY,
+            text_id INTEGER NOT NULL REFERENCES texts (id),
+            annotator TEXT NOT NULL,
+            mark TEXT NOT NULL CHECK (mark IN ('complete', 'flagged', 'undo')),
+            undoes INTEGER REFERENCES text_marks (id),
+            session TEXT NOT NULL DEFAULT '',
+            created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+            CHECK ((mark = 'undo') = (undoes IS NOT NULL))
+        )
+        """
+    )
+    conn.execute("CREATE INDEX text_marks_text ON text_marks (text_id, id)")
+    conn.execute(
+        "CREATE UNIQUE INDEX text_marks_undoes ON text_marks (undoes) WHERE undoes IS NOT NULL"
+    )
+
+
 def latest_version() -> int:
     """The schema version this code writes: the number of migrations it knows."""
     return len(migrations._migrations)
