@@ -5,15 +5,20 @@ asserted on the database right after it is pressed."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from queue_helpers import FakeClock
+from rich.console import Console
+from textual.widgets import Static
 from tui_helpers import app_for, price_project, shown, wait_for_question
 
 from nerloop.core.project import Project
 from nerloop.core.session import RATE_MIN_SECONDS
 from nerloop.tui.app import NerloopApp
+from nerloop.tui.keymap import HELP_NOTES
 from nerloop.tui.panes.annotate import RATE_MIN_ANSWERS, AnnotatePane
+from nerloop.tui.widgets.modals import HelpScreen
 from nerloop.tui.widgets.span_editor import SpanEditor
 
 STATUS = "m marks missed spans, ! flags them; without either, the rest is no entity."
@@ -198,3 +203,21 @@ async def test_answers_per_minute_waits_for_enough_answers_and_time(project: Pro
         await pilot.pause()
         assert "/min" in shown(app, "ann-progress")
         assert "–/min" not in shown(app, "ann-progress")
+
+
+async def test_help_says_what_the_two_keys_do_and_what_complete_means(project: Project) -> None:
+    price_project(project)
+    app = app_for(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_question(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        rows_ = {row[2]: row[0] for _, group in app.help_groups() for row in group}
+        assert rows_["annotate.mark_missing"] == "m" and rows_["annotate.flag_missing"] == "!"
+        console = Console(width=400, record=True, file=io.StringIO())
+        console.print(app.screen.query_one("#help-body Static", Static).content)
+        plain = console.export_text()
+        assert "complete" in HELP_NOTES["annotate.mark_missing"]
+        assert "no entity" in HELP_NOTES["annotate.flag_missing"]
+        assert "[annotate.mark_missing]" in plain and "[annotate.flag_missing]" in plain

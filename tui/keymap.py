@@ -163,7 +163,8 @@ HELP_NOTES = {
     "annotate.mark_missing": "mark the spans the LLM missed in this text (Gold tab keys; enter "
     "saves, escape cancels): the text is then complete for every label; u takes it back",
     "annotate.flag_missing": "something is missing here, unmarked: its untagged words train as "
-    "unknown, not as no entity; u takes it back",
+    "unknown, not as no entity; u takes it back. A text finished without m or ! is complete: "
+    "its untagged words train as no entity",
     "annotate.mark_cancel": "leave the mark-missing editor without saving",
     "gold.tag1": "tag the selection with the label of that number",
     "gold.left": "cursor one token left (shift+←/→ selects)",
