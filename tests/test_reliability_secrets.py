@@ -24,6 +24,7 @@ import pytest
 from fake_llm import FakeLLM
 from reliability_helpers import BAD, heard, heard_spans, init_project, run_cli, write_jsonl
 
+from nerloop.core import secrets
 from nerloop.core.ingest import import_file
 
 MARKER = f"sk-nerloop-{uuid.uuid4().hex}-SECRET"
@@ -35,9 +36,11 @@ def forms(secret: str) -> list[bytes]:
     raw = secret.encode()
     return [
         raw,
-        base64.b64encode(raw),
-        urllib.parse.quote(secret).encode(),
-        json.dumps(secret).encode(),
+        base64.b64encode(raw).rstrip(b"="),
+        # The key inside an echoed "Bearer KEY" header, base64-encoded at another alignment.
+        base64.b64encode(b"Bearer " + raw)[12:40],
+        urllib.parse.quote(secret, safe="").encode(),
+        json.dumps(secret).encode()[1:-1],
         raw[len(raw) // 4 : len(raw) // 4 + 16],
     ]
 
@@ -131,3 +134,74 @@ def test_the_api_key_is_never_stored_logged_exported_or_shown(
     # The DB files were really scanned (the WAL holds the latest writes until a checkpoint).
     names = {q.name for q in project.path.iterdir()}
     assert "nerloop.db" in names
+
+
+def test_redact_masks_every_spelling_before_any_cut() -> None:
+    key = 'sk-a+b/c=d"e-' + uuid.uuid4().hex
+    secrets.register(key)
+    for prefix in ("", "B", "Be", "Bearer "):
+        spelled = [
+            key,
+            base64.b64encode((prefix + key).encode()).decode(),
+            base64.urlsafe_b64encode((prefix + key).encode()).decode(),
+            urllib.parse.quote(key, safe=""),
+            json.dumps(key)[1:-1],
+        ]
+        for form in spelled:
+            masked = secrets.redact(f"echo: {form} !")
+            assert key[8:24] not in masked and form not in masked, (prefix, form, masked)
+    # A key straddling the 200th character: masked first, so no half survives the cut.
+    text = "x" * 190 + key + " tail"
+    cut = secrets.redact_short(text, 200)
+    assert len(cut) <= 200 and key[:10] not in cut and key[10:] not in cut
+    assert cut.endswith(secrets.MASK + " tail")
+
+
+def test_urls_are_shown_without_credentials() -> None:
+    url = f"https://bob:{MARKER}@llm.example:8443/v1?api-version=2&api-key={MARKER}&token=t0k3n-abcdef"
+    shown = secrets.safe_url(url)
+    assert MARKER not in shown and "bob" not in shown and "t0k3n" not in shown
+    assert shown.startswith("https://llm.example:8443/v1?api-version=2&api-key=***")
+    secrets.register_url(url)
+    assert secrets.redact(f"GET {url} failed").count(MARKER) == 0
+    assert "t0k3n-abcdef" not in secrets.redact("token t0k3n-abcdef")
+
+
+def test_the_key_never_leaks_through_the_embeddings_path_or_the_crash_log(
+    tmp_path: Path, fake: FakeLLM
+) -> None:
+    project = init_project(tmp_path / "proj")
+    records: list[dict[str, Any]] = [{"text": heard(i)} for i in range(4)]
+    records += [{"text": heard(50 + i), "spans": heard_spans(heard(50 + i))} for i in range(4)]
+    import_file(project, write_jsonl(tmp_path / "texts.jsonl", records))
+    project.close()
+    state = tmp_path / "state"
+    # The embeddings server is the chat server and has no key of its own: the LLM key goes
+    # to both, and both must mask it (the server quotes the header back in its errors).
+    env = {
+        "NERLOOP_LLM_API_KEY": MARKER,
+        "NERLOOP_LLM_BASE_URL": fake.url,
+        "NERLOOP_LLM_MODEL": "fake-model",
+        "NERLOOP_LLM_MAX_RETRIES": "1",
+        "NERLOOP_EMBED_BASE_URL": fake.url,
+        "NERLOOP_EMBED_MODEL": "emb",
+        "XDG_STATE_HOME": str(state),
+    }
+    fake.embed_faults.extend(["401_echo", "500_echo_long"] * 6)
+    outputs = []
+    for args in (("embed",), ("propose", "--all"), ("embed",)):
+        code, out = run_cli(*args, "-p", str(project.path), env=env)
+        outputs.append(out)
+        assert code == 1 and "Traceback" not in out, (args, out)
+    assert len(fake.embed_faults) < 12, "the embeddings endpoint was never asked"
+    assert any("***" in out for out in outputs), outputs  # the echo was there, and masked
+    found = {
+        str(path): leaks(path.read_bytes())
+        for root in (project.path, state)
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and leaks(path.read_bytes())
+    }
+    found.update(
+        {f"output {i}": leaks(o.encode()) for i, o in enumerate(outputs) if leaks(o.encode())}
+    )
+    assert found == {}
