@@ -17,9 +17,10 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nerloop import __version__
+from nerloop.core.package_scores import gold_of_run, performance, write_readme
 from nerloop.core.rules import add_rules
 
 if TYPE_CHECKING:
@@ -110,10 +111,14 @@ def package(
         if part
     )
     nlp.meta["labels"] = {"ner": ner_labels, "rules": rule_labels}
+    gold = gold_of_run(_run_of(project, run, model_path))
+    # The gold scores, not the run's dev split (a few answered texts): see package_scores.
+    nlp.meta["performance"] = performance(gold)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="nerloop-package-") as tmp:
         pipeline_dir = Path(tmp) / "pipeline"
         nlp.to_disk(pipeline_dir)
+        write_readme(pipeline_dir, gold)
         proc = subprocess.run(
             [
                 sys.executable,
@@ -145,3 +150,16 @@ def package(
     for junk in (folder / "build", *folder.glob("*.egg-info")):
         shutil.rmtree(junk, ignore_errors=True)
     return PackageResult(name=full, version=version, wheel=wheels[-1], folder=folder)
+
+
+def _run_of(
+    project: Project, promoted: dict[str, Any] | None, model_path: str | Path | None
+) -> dict[str, Any] | None:
+    """The run whose model is packaged: the promoted one, or the run that wrote `model_path`."""
+    if model_path is None:
+        return promoted
+    wanted = Path(model_path).resolve()
+    for run in project.store.list_runs(limit=1000):
+        if run.get("model_path") and Path(run["model_path"]).resolve() == wanted:
+            return run
+    return None

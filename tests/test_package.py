@@ -71,6 +71,23 @@ def test_package_installs_and_loads_with_spacy(trained_dir: Path, tmp_path: Path
     wheel = tmp_path / "dist" / "en_heards-1.2.3" / "dist" / "en_heards-1.2.3-py3-none-any.whl"
     assert wheel.exists() and str(wheel) in result.output
     assert wheel.stat().st_size <= 6_000_000
+    # meta.json and the README carry the gold scores per label, not the run's dev split.
+    project = Project.open(trained_dir)
+    run = project.store.promoted_run()
+    project.close()
+    assert run is not None
+    gold = run["scores"]["gold"]
+    folder = wheel.parent.parent
+    meta = json.loads((folder / "meta.json").read_text("utf-8"))
+    assert meta["performance"]["ents_f"] == gold["overall"]["f"]
+    assert meta["performance"]["gold"]["texts"] == gold["texts"] == 20
+    assert set(meta["performance"]["ents_per_type"]) == set(gold["labels"])
+    readme = (folder / "README.md").read_text("utf-8")
+    assert f"Scored on {gold['texts']} gold texts." in readme
+    price = gold["labels"]["PRICE"]
+    row = f"| `PRICE` | {price['p'] * 100:.2f} | {price['r'] * 100:.2f} | {price['f'] * 100:.2f} |"
+    assert row in readme, readme
+    assert "`ENTS_F` | " + f"{gold['overall']['f'] * 100:.2f}" in readme  # spaCy's own table
     target = tmp_path / "site"
     subprocess.run(
         [
