@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import sys
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from reliability_helpers import BAD, heard, heard_spans, init_project, run_cli, 
 
 from nerloop.core import secrets
 from nerloop.core.ingest import import_file
+from nerloop.tui.cli.base import log_crash
 
 MARKER = f"sk-nerloop-{uuid.uuid4().hex}-SECRET"
 
@@ -205,3 +207,19 @@ def test_the_key_never_leaks_through_the_embeddings_path_or_the_crash_log(
         {f"output {i}": leaks(o.encode()) for i, o in enumerate(outputs) if leaks(o.encode())}
     )
     assert found == {}
+
+
+def test_the_crash_log_masks_the_command_line_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    url = f"http://u:{MARKER}@127.0.0.1:9/v1"
+    secrets.register(MARKER)
+    monkeypatch.setattr(sys, "argv", ["nerloop", "propose", "--all", "--base-url", url])
+    try:
+        raise RuntimeError(f"boom at {url}")
+    except RuntimeError as exc:
+        log = log_crash(exc)
+    assert log is not None and log.is_file()
+    text = log.read_text()
+    assert "boom" in text and "propose --all" in text and leaks(text.encode()) == []

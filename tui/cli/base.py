@@ -107,7 +107,7 @@ def log_crash(exc: BaseException, project_dir: Path | None = None) -> Path | Non
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("a", encoding="utf-8", errors="backslashreplace") as fh:
-                fh.write(f"== {when} nerloop {__version__}: {' '.join(sys.argv[1:])}\n")
+                fh.write(f"== {when} nerloop {__version__}: {redact(' '.join(sys.argv[1:]))}\n")
                 fh.write(redact(text) + "\n")
         except OSError:
             continue
