@@ -33,7 +33,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from loop_data import LLMNoise, load_dataset, start_fake_llm  # noqa: E402
+from loop_data import LLMNoise, llm_scores, load_dataset, start_fake_llm  # noqa: E402
 from loop_reference import full_supervision  # noqa: E402
 from loop_report import (  # noqa: E402
     markdown_tables,
@@ -60,18 +60,24 @@ STRATEGIES = {
         # The annotator presses the accept-text key on texts that are all right and complete.
         Strategy("llm+accept-text/complete", "complete", accept_text=True),
         Strategy("llm+model+accept-text/complete", "complete", model=True, accept_text=True),
+        # Effort, not only decisions (issue 13): the annotator marks or flags what is missing.
+        Strategy("llm+fix/complete", "complete", missing="fix"),
+        Strategy("llm+flag/complete", "complete", missing="flag"),
+        Strategy("llm+silver/complete", "complete", silver="on"),
+        Strategy("llm+fix+silver/complete", "complete", missing="fix", silver="on"),
+        Strategy("llm+model+fix/complete", "complete", model=True, missing="fix"),
     )
 }
 # llm+model/missing and llm+model+accept-text/complete run on request (--strategies): the
 # default run must stay under 30 minutes.
 DEFAULT_STRATEGIES = [
-    "llm/missing",
     "llm/complete",
-    "llm+model/complete",
-    "llm+fewshot/complete",
-    "llm+accept-text/complete",
+    "llm+fix/complete",
+    "llm+flag/complete",
+    "llm+silver/complete",
+    "llm+fix+silver/complete",
 ]
-DEFAULT_POINTS = "300,750,1500,3000"
+DEFAULT_POINTS = "500,1000,2000,3000,4000"
 QUICK_STRATEGIES = ["llm/complete"]
 
 
@@ -83,26 +89,50 @@ def model_proposer_available() -> bool:
     return True
 
 
+def silver_available() -> bool:
+    from nerloop.core.config import Settings
+
+    return "silver" in Settings.model_fields
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--train", type=Path, default=DATA / "train.jsonl", help="pool (JSONL)")
     p.add_argument("--test", type=Path, default=DATA / "test.jsonl", help="gold + test (JSONL)")
     p.add_argument("--gold-n", type=int, default=300, help="test records imported as gold")
     p.add_argument("--test-limit", type=int, help="score on at most this many test records")
-    p.add_argument("--budget", type=int, default=3000, help="decisions per strategy")
+    p.add_argument(
+        "--budget",
+        type=int,
+        default=4000,
+        help="effort units per strategy (y, n, space, a, flag: 1; a marked span: 3)",
+    )
     p.add_argument(
         "--retrain-every",
         type=int,
-        help=f"decisions between retrains (default: retrain at {DEFAULT_POINTS})",
+        help=f"effort units between retrains (default: retrain at {DEFAULT_POINTS})",
     )
     p.add_argument(
         "--points",
-        help="comma-separated decision counts to retrain at (instead of every --retrain-every)",
+        help="comma-separated effort units to retrain at (instead of every --retrain-every)",
     )
     p.add_argument("--max-steps", type=int, default=300, help="optimiser steps per retrain")
     p.add_argument("--chunk", type=int, default=32, help="pool texts taken at a time")
     p.add_argument("--per-label", action="store_true", help="one LLM request per text and label")
-    p.add_argument("--recall", type=float, default=0.8, help="simulated LLM recall")
+    p.add_argument(
+        "--profile",
+        choices=("strong", "realistic"),
+        default="realistic",
+        help="the simulated LLM: realistic (tests/llm_profiles.py, proposal F about 52 on MIT "
+        "Movie test) or strong (--recall, --invented, --surface-noise)",
+    )
+    p.add_argument(
+        "--ahead",
+        type=int,
+        default=4000,
+        help="pool texts the LLM proposes on up front for the silver strategies",
+    )
+    p.add_argument("--recall", type=float, default=0.8, help="simulated LLM recall (strong)")
     p.add_argument("--invented", type=float, default=0.2, help="wrong spans per text")
     p.add_argument("--surface-noise", type=float, default=0.1, help="share of garbled spans")
     p.add_argument("--seed", type=int, default=0)
@@ -132,7 +162,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = p.parse_args(argv)
     if args.points is None and args.retrain_every is None and not args.quick:
-        args.points = DEFAULT_POINTS if args.budget == 3000 else None
+        args.points = DEFAULT_POINTS if args.budget == 4000 else None
     args.retrain_every = args.retrain_every or max(1, args.budget // 5)
     if args.quick:
         # Two scored points far apart, so that "F rises with decisions" is a clear signal and
@@ -141,6 +171,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.max_steps = 150
         args.chunk = 16
         args.test_limit = args.test_limit or 400
+        args.ahead = min(args.ahead, 300)
         args.gold_n = min(args.gold_n, 100)
     return args
 
@@ -172,9 +203,9 @@ def full_supervision_f(args: argparse.Namespace, data: Any, work: Path) -> dict[
 def f_pairs(result: dict[str, Any], base: dict[str, Any]) -> str:
     """'300: F vs F; 750: ...' for the retrains two strategies have in common."""
     return "; ".join(
-        f"{p['decisions']}: {p['f']:.1f} vs {q['f']:.1f}"
+        f"{p['effort']}: {p['f']:.1f} vs {q['f']:.1f}"
         for p, q in zip(result["points"], base["points"], strict=False)
-        if p["decisions"] == q["decisions"]
+        if p["effort"] == q["effort"]
     )
 
 
@@ -269,16 +300,25 @@ def main(argv: list[str] | None = None) -> int:
         if s.model and not model_proposer_available():
             pending.append(f"{name} (core/proposers/model.py is not there yet)")
             continue
+        if s.silver != "off" and not silver_available():
+            pending.append(f"{name} (training has no silver setting yet: core/config.py)")
+            continue
         chosen.append(s)
     data = load_dataset(
         args.train, args.test, gold_n=args.gold_n, seed=args.seed, test_limit=args.test_limit
     )
-    noise = LLMNoise(args.recall, args.invented, args.surface_noise, args.seed)
+    noise = LLMNoise(args.recall, args.invented, args.surface_noise, args.seed, args.profile)
     points = tuple(sorted(int(x) for x in args.points.split(","))) if args.points else ()
     if points:
         args.budget = points[-1]
     cfg = LoopConfig(
-        args.budget, args.retrain_every, args.max_steps, args.chunk, not args.per_label, points
+        args.budget,
+        args.retrain_every,
+        args.max_steps,
+        args.chunk,
+        not args.per_label,
+        points,
+        ahead=args.ahead,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="nerloop-loop-", dir=args.out.parent))
@@ -296,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         "sizes": {"pool": len(data.pool), "gold": len(data.gold), "test": len(data.test)},
         "config": {**asdict(cfg), "quick": args.quick},
         "llm_noise": asdict(noise),
+        "llm_on_test": llm_scores(data.test, noise, data.labels),
         "pending": pending,
         "strategies": [],
     }

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nerloop.core.ingest import import_file
 from nerloop.core.project import Project
@@ -25,6 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from fake_llm import FakeLLM, GoldSpan, Noise  # noqa: E402
+from llm_profiles import realistic  # noqa: E402
 
 GoldSet = frozenset[tuple[int, int, str]]
 
@@ -136,8 +138,12 @@ class LLMNoise:
     """Share of answered spans with a surface error, split evenly over case, whitespace,
     partial word and extra word."""
     seed: int = 0
+    profile: str = "strong"
+    """`strong`: the three figures above; `realistic`: tests/llm_profiles.py (they are unused)."""
 
-    def for_requests(self, n_labels: int, batch: bool) -> Noise:
+    def for_requests(self, n_labels: int, batch: bool, labels: Sequence[str] = ()) -> Noise:
+        if self.profile == "realistic":
+            return Noise(seed=self.seed, profile=realistic(self.seed, labels))
         per = self.surface / 4
         invented = self.invented if batch else self.invented / max(1, n_labels)
         return Noise(
@@ -158,5 +164,32 @@ def start_fake_llm(
     gold: dict[str, list[GoldSpan]] = {
         r.text: [(s.label, s.start, s.end) for s in r.spans] for r in records
     }
-    fake = FakeLLM(gold, noise=noise.for_requests(n_labels, batch), record_bodies=False)
+    labels = sorted({s.label for r in records for s in r.spans})
+    fake = FakeLLM(gold, noise=noise.for_requests(n_labels, batch, labels), record_bodies=False)
     return fake.start()
+
+
+def llm_scores(records: Sequence[Record], noise: LLMNoise, labels: Sequence[str]) -> dict[str, Any]:
+    """The simulated LLM's own micro P/R/F (x100) on `records`, one request a text for all
+    labels: an answered substring counts at its first occurrence in the text, exactly as
+    answered (a garbled surface of the strong profile counts as wrong, though nerloop's
+    alignment may recover it)."""
+    gold = {r.text: [(s.label, s.start, s.end) for s in r.spans] for r in records}
+    fake = FakeLLM(gold, noise=noise.for_requests(len(labels), True, labels), record_bodies=False)
+    tp = fp = fn = 0
+    for r in records:
+        said = set()
+        for item in fake.answer_spans(r.text, list(labels), "batch"):
+            at = r.text.find(item["text"])
+            if at >= 0:
+                said.add((at, at + len(item["text"]), item["label"]))
+            else:
+                fp += 1
+        truth = r.gold()
+        tp += len(said & truth)
+        fp += len(said - truth)
+        fn += len(truth - said)
+    p = tp / max(1, tp + fp)
+    rec = tp / max(1, tp + fn)
+    f = 2 * p * rec / max(1e-9, p + rec)
+    return {"p": round(100 * p, 1), "r": round(100 * rec, 1), "f": round(100 * f, 1)}

@@ -10,11 +10,12 @@ from typing import Any
 SECTION = "Loop"
 
 
-def decisions_to_reach(points: Sequence[dict[str, Any]], target: float) -> int | None:
-    """Decisions at the first scored point whose test F reaches `target` (None: not reached)."""
+def effort_to_reach(points: Sequence[dict[str, Any]], target: float) -> int | None:
+    """Effort units at the first scored point whose test F reaches `target` (None: not
+    reached)."""
     for p in points:
         if p.get("f") is not None and p["f"] >= target:
-            return int(p["decisions"])
+            return int(p["effort"])
     return None
 
 
@@ -23,7 +24,7 @@ def milestones(result: dict[str, Any], full_f: float | None) -> dict[str, Any]:
     out: dict[str, Any] = {"final_f": points[-1]["f"] if points else None}
     if full_f:
         for share in (90, 95):
-            out[f"to_{share}pct"] = decisions_to_reach(points, full_f * share / 100)
+            out[f"to_{share}pct"] = effort_to_reach(points, full_f * share / 100)
     return out
 
 
@@ -36,26 +37,26 @@ def _fmt(value: Any, digits: int = 1) -> str:
 
 
 def markdown_tables(report: dict[str, Any]) -> str:
-    """The F-against-decisions table and the per-strategy summary table."""
+    """The F-against-effort table and the per-strategy summary table."""
     results = [r for r in report["strategies"] if r["points"]]
     if not results:
         return "(no strategy produced a scored point)\n"
-    marks = sorted({p["decisions"] for r in results for p in r["points"]})
-    head = "| decisions | " + " | ".join(r["strategy"] for r in results) + " |"
+    marks = sorted({p["effort"] for r in results for p in r["points"]})
+    head = "| effort | " + " | ".join(r["strategy"] for r in results) + " |"
     rule = "|---:|" + "---:|" * len(results)
     rows = [head, rule]
     for d in marks:
         cells = []
         for r in results:
-            p = next((p for p in r["points"] if p["decisions"] == d), None)
+            p = next((p for p in r["points"] if p["effort"] == d), None)
             cells.append(_fmt(p["f"]) if p else "")
         rows.append(f"| {d} | " + " | ".join(cells) + " |")
     full = report.get("full_supervision") or {}
     summary = [
         "",
-        "| strategy | final F | to 90% | to 95% | texts | accepted / decisions | LLM calls "
-        "| tokens in / out | model proposals | wall s (train s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| strategy | final F | to 90% | to 95% | texts | accepted / decisions | marked (flags) "
+        "| LLM calls | tokens in / out | model proposals | wall s (train s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         m = r["milestones"]
@@ -64,7 +65,8 @@ def markdown_tables(report: dict[str, Any]) -> str:
         summary.append(
             f"| {r['strategy']} | {_fmt(m['final_f'])} | {_fmt(m.get('to_90pct'))} "
             f"| {_fmt(m.get('to_95pct'))} | {c.get('texts')} "
-            f"| {c.get('accept')} / {c.get('decisions')} | {llm.get('calls')} "
+            f"| {c.get('accept')} / {c.get('decisions')} "
+            f"| {c.get('marked_spans', 0)} ({c.get('flags', 0)}) | {llm.get('calls')} "
             f"| {llm.get('tokens_in')} / {llm.get('tokens_out')} | {c.get('model_proposals')} "
             f"| {r['wall_s']:.0f} ({r['train_s']:.0f}) |"
         )
@@ -72,14 +74,14 @@ def markdown_tables(report: dict[str, Any]) -> str:
     if full.get("f"):
         note = (
             f"\nFull supervision F = {full['f']:.1f} ({full.get('source', '')}); "
-            "'to 90%/95%' = decisions at the first retrain whose test F reaches 90%/95% of it "
+            "'to 90%/95%' = effort units at the first retrain whose test F reaches 90%/95% of it "
             "(— = not within the budget).\n"
         )
     return "\n".join(rows + summary) + "\n" + note
 
 
 def write_chart(report: dict[str, Any], path: Path) -> bool:
-    """A PNG of F against decisions (matplotlib, the `bench` extra); False without it."""
+    """A PNG of F against effort units (matplotlib, the `bench` extra); False without it."""
     try:
         import matplotlib
 
@@ -96,7 +98,7 @@ def write_chart(report: dict[str, Any], path: Path) -> bool:
         if pts:
             line, marker, size = styles[i % len(styles)]
             ax.plot(
-                [p["decisions"] for p in pts],
+                [p["effort"] for p in pts],
                 [p["f"] for p in pts],
                 linestyle=line,
                 marker=marker,
@@ -120,10 +122,11 @@ def write_chart(report: dict[str, Any], path: Path) -> bool:
                 color="grey",
                 transform=ax.get_yaxis_transform(),
             )
-    ax.set_xlabel("decisions (y/n answers)")
+    ax.set_xlabel("effort units (y/n/space/a/flag 1, marked span 3)")
     ax.set_ylabel("entity F on held-out test")
     ax.set_ylim(0, 100)
-    ax.set_title(f"F against y/n decisions, {report['dataset']}", fontsize=9)
+    profile = report["llm_noise"].get("profile", "strong")
+    ax.set_title(f"F against effort, {report['dataset']}, {profile} LLM", fontsize=9)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8, loc="lower right")
@@ -143,8 +146,8 @@ def text_chart(report: dict[str, Any]) -> str:
     for r in report["strategies"]:
         pts = [p for p in r["points"] if p.get("f") is not None]
         if pts:
-            plt.plot([p["decisions"] for p in pts], [p["f"] for p in pts], label=r["strategy"])
-    plt.xlabel("decisions")
+            plt.plot([p["effort"] for p in pts], [p["f"] for p in pts], label=r["strategy"])
+    plt.xlabel("effort units")
     plt.ylabel("F")
     plt.theme("clear")
     return re.sub(r"\x1b\[[0-9;]*m", "", str(plt.build()))
@@ -160,9 +163,23 @@ def _cpu_note(report: dict[str, Any]) -> str:
     return note
 
 
+def _llm_note(report: dict[str, Any]) -> str:
+    noise = report["llm_noise"]
+    if noise.get("profile") == "realistic":
+        note = "profile realistic (tests/llm_profiles.py)"
+    else:
+        note = (
+            f"profile strong: recall {noise['recall']}, {noise['invented']} invented spans a "
+            f"text, {noise['surface']:.0%} surface noise"
+        )
+    own = report.get("llm_on_test")
+    if own:
+        note += f"; its own proposals on test P {own['p']} R {own['r']} F {own['f']}"
+    return note
+
+
 def results_section(report: dict[str, Any]) -> str:
     cfg = report["config"]
-    noise = report["llm_noise"]
     lines = [
         f"## {SECTION}",
         "",
@@ -174,15 +191,15 @@ def results_section(report: dict[str, Any]) -> str:
         "",
         f"Dataset {report['dataset']}: pool {report['sizes']['pool']} texts (spans hidden), "
         f"gold split {report['sizes']['gold']} (model selection), test {report['sizes']['test']} "
-        "(scored here only). Simulated LLM (loopback server): recall "
-        f"{noise['recall']}, {noise['invented']} invented spans a text, {noise['surface']:.0%} "
-        f"surface noise; {'one request a text (batch)' if cfg['batch'] else 'one request a label'}"
-        f". Annotator accepts iff span and label equal gold. Budget {cfg['budget']} decisions, "
-        f"retrain and score at {', '.join(map(str, cfg['points']))} decisions (max_steps "
+        "(scored here only). Simulated LLM (loopback server): "
+        + _llm_note(report)
+        + f"; {'one request a text (batch)' if cfg['batch'] else 'one request a label'}"
+        f". Annotator accepts iff span and label equal gold. Budget {cfg['budget']} effort "
+        f"units, retrain and score at {', '.join(map(str, cfg['points']))} (max_steps "
         f"{cfg['max_steps']} each), chunks of "
         f"{cfg['chunk']} texts.",
         "",
-        "F on test (x100) against decisions:",
+        "F on test (x100) against effort units:",
         "",
         markdown_tables(report),
     ]
@@ -193,7 +210,7 @@ def results_section(report: dict[str, Any]) -> str:
     if report.get("notes"):
         lines += ["Reading (written by hand from these figures):", ""]
         lines += [*[f"- {n}" for n in report["notes"]], ""]
-    lines += ["![F against decisions](loop.png)", ""]
+    lines += ["![F against effort](loop.png)", ""]
     return "\n".join(lines)
 
 

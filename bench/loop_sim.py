@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from loop_data import Dataset, GoldSet, make_project
 
@@ -44,7 +44,7 @@ from nerloop.core.prompts import FewShot
 from nerloop.core.proposers.llm import LLMProposer
 from nerloop.core.proposers.model import ModelProposer
 from nerloop.core.queue import Queue
-from nerloop.core.records import StoredText, input_hash
+from nerloop.core.records import Span, StoredText, input_hash
 from nerloop.core.retrieval import Retriever
 from nerloop.core.session import Session, spacy_tokenizer
 from nerloop.core.training.data import Policy
@@ -66,21 +66,36 @@ class Strategy:
     accept_text: bool = False
     """The annotator presses the accept-text key (`Session.accept_text`, one decision) when
     every question held for the text is right and they cover all its gold spans."""
+    missing: Literal["none", "fix", "flag"] = "none"
+    """On each text it reviews, when a gold span is neither asked nor accepted, the annotator
+    marks every such span (`fix`: Session.mark_missing) or flags the text (`flag`:
+    Session.flag_missing)."""
+    silver: Literal["auto", "on", "off"] = "off"
+    """Training's silver setting: the LLM's proposals on unreviewed pool texts as data."""
+
+
+# Effort units of a key press: y, n, space, `a` and the flag key 1 each; a span marked in the
+# editor 3 (select its start and end, give its label); committing the editor with none 1.
+EFFORT_KEY = 1
+EFFORT_SPAN = 3
 
 
 @dataclass(frozen=True, slots=True)
 class LoopConfig:
     budget: int
-    """Decisions (questions answered) per strategy."""
+    """Effort units per strategy (see EFFORT_KEY, EFFORT_SPAN)."""
     retrain_every: int
-    """Decisions between two trainings (each scored on test)."""
+    """Effort units between two trainings (each scored on test)."""
     max_steps: int
     chunk: int
     """Texts taken from the pool at a time."""
     batch: bool
     """One LLM request per text for all labels (else one per text and label)."""
     points: tuple[int, ...] = ()
-    """Decision counts at which to retrain and score; by default every `retrain_every`."""
+    """Effort units at which to retrain and score; by default every `retrain_every`."""
+    ahead: int = 0
+    """Pool texts the LLM proposes on beyond the chunks handed to the annotator, taken at the
+    start (what silver data can use: the LLM's pass over the pool nobody reviewed)."""
 
     concurrency: int = 1
     """LLM requests in flight. 1 keeps runs repeatable: the queue asks in proposal id order, and
@@ -113,6 +128,8 @@ class StrategyResult:
             "model_in_loop": self.strategy.model,
             "fewshot": self.strategy.fewshot,
             "accept_text": self.strategy.accept_text,
+            "missing": self.strategy.missing,
+            "silver": self.strategy.silver,
             "points": self.points,
             "llm": self.llm,
             "counts": self.counts,
@@ -186,6 +203,11 @@ class Simulation:
         self.gold: dict[str, GoldSet] = data.pool_gold
         self.next_text = 0
         self.decisions = 0
+        self.effort = 0
+        self.reviewed: set[int] = set()
+        self.ahead_ids: set[int] = set()
+        """Texts the LLM already proposed on (propose_ahead): a chunk does not ask it again."""
+        """Texts the annotator has looked at for missed spans."""
         self.counts = {
             "accept": 0,
             "reject": 0,
@@ -193,6 +215,10 @@ class Simulation:
             "model_proposals": 0,
             "text_key_presses": 0,
             "text_key_accepts": 0,
+            "marked_spans": 0,
+            "mark_presses": 0,
+            "flags": 0,
+            "ahead_texts": 0,
         }
         self.accepted: dict[int, set[tuple[int, int, str]]] = {}
         """Spans accepted so far, per text id (what the annotator has already said yes to)."""
@@ -212,8 +238,9 @@ class Simulation:
         stored = [t for t in texts if t is not None]
         ids = [t.id for t in stored]
         labels = self.llm.labels()
+        todo = [t for t in stored if t.id not in self.ahead_ids]
         t0 = time.perf_counter()
-        summary = asyncio.run(self.llm.run([(t, labels) for t in stored], batch=self.cfg.batch))
+        summary = asyncio.run(self.llm.run([(t, labels) for t in todo], batch=self.cfg.batch))
         self.result.llm_s += time.perf_counter() - t0
         if summary.errors:
             raise RuntimeError(f"LLM errors on a chunk: {dict(summary.error_messages)}")
@@ -230,9 +257,29 @@ class Simulation:
 
     # -- the annotator -----------------------------------------------------------------------
 
+    def propose_ahead(self) -> None:
+        """The LLM over `cfg.ahead` pool texts past the first chunk, before any review: in the
+        app the LLM proposes over the pool ahead of the annotator; silver training uses it."""
+        records = self.data.pool[: self.cfg.ahead] if self.strategy.silver != "off" else []
+        if not records:
+            return
+        self.store.bulk_add_texts(r.text for r in records)
+        texts = [self.store.text_by_hash(input_hash(r.text)) for r in records]
+        stored = [t for t in texts if t is not None]
+        labels = self.llm.labels()
+        t0 = time.perf_counter()
+        summary = asyncio.run(self.llm.run([(t, labels) for t in stored], batch=self.cfg.batch))
+        self.result.llm_s += time.perf_counter() - t0
+        if summary.errors:
+            raise RuntimeError(f"LLM errors ahead: {dict(summary.error_messages)}")
+        for label in labels:
+            self.store.mark_covered(label, "llm", [t.id for t in stored])
+        self.counts["ahead_texts"] = len(stored)
+        self.ahead_ids = {t.id for t in stored}
+
     def annotate_until(self, target: int) -> bool:
-        """Answer questions until `target` decisions; False when the pool ran out first."""
-        while self.decisions < target:
+        """Answer questions until `target` effort units; False when the pool ran out first."""
+        while self.effort < target:
             shown = self.session.current()
             if shown is None:
                 fetch = self.queue.fetch(None, n=32, held=self.session.held())
@@ -244,12 +291,36 @@ class Simulation:
                 if not self.feed_chunk():
                     return False
                 continue
+            if self.strategy.missing != "none" and shown.task.text.id not in self.reviewed:
+                self.review_missing(shown.task.text)
             if self.strategy.accept_text and self.text_all_right(shown.task.text):
                 self.press_accept_text(shown.task.text.id)
             else:
                 self.answer_one(shown.task.text, shown.start, shown.end, shown.question.label)
             self.decisions += 1
+            self.effort += EFFORT_KEY
         return True
+
+    def review_missing(self, text: StoredText) -> None:
+        """The careful annotator's look at a text when it first shows: the gold spans that no
+        question held for it asks and that were not accepted before are missing; `fix` marks
+        each of them in the editor, `flag` presses the flag key once."""
+        self.reviewed.add(text.id)
+        asked = {(q.start, q.end, q.label) for q in self.session.text_questions()}
+        missed = self.gold[text.text] - asked - self.accepted.get(text.id, set())
+        if not missed:
+            return
+        if self.strategy.missing == "flag":
+            self.session.flag_missing()
+            self.counts["flags"] += 1
+            self.effort += EFFORT_KEY
+            return
+        spans = [Span(s, e, label) for s, e, label in sorted(missed)]
+        stored = self.session.mark_missing(spans)
+        self.counts["marked_spans"] += stored
+        self.counts["mark_presses"] += 1
+        self.accepted.setdefault(text.id, set()).update((s.start, s.end, s.label) for s in spans)
+        self.effort += EFFORT_SPAN * len(spans)
 
     def answer_one(self, text: StoredText, start: int, end: int, label: str) -> None:
         ok = (start, end, label) in self.gold[text.text]
@@ -280,16 +351,21 @@ class Simulation:
     def checkpoint(self) -> dict[str, Any]:
         """Train on the answers so far (real runner, separate process), score on test."""
         started = time.perf_counter()
+        options: dict[str, Any] = {}
+        if self.strategy.silver != "off":
+            options["silver"] = self.strategy.silver
         row = train(
             self.project,
             max_steps=self.cfg.max_steps,
             policy=self.strategy.policy,
             purpose="retrain",
             nice=0,  # measured wall time: compete for the CPU like an interactive run
+            **options,
         )
         train_s = time.perf_counter() - started
         self.result.train_s += train_s
         point: dict[str, Any] = {
+            "effort": self.effort,
             "decisions": self.decisions,
             "texts": self.counts["texts"],
             "accepted": self.counts["accept"],
@@ -314,6 +390,10 @@ class Simulation:
             gold_f=round(100 * float(row["scores"]["gold"]["overall"]["f"]), 2),
             train_texts=counts.get("train_texts"),
             complete_texts=counts.get("complete_texts"),
+            silver_texts=counts.get("silver_texts"),
+            scores_silver={
+                k: v for k, v in row["scores"].items() if "silver" in k and not isinstance(v, dict)
+            },
             promoted=row["promoted"],
         )
         if row["promoted"]:
@@ -327,6 +407,7 @@ class Simulation:
     def run(self, on_point: Callable[[str, dict[str, Any]], None]) -> StrategyResult:
         started = time.perf_counter()
         try:
+            self.propose_ahead()
             for target in self.cfg.points:
                 more = self.annotate_until(target)
                 point = self.checkpoint()
@@ -339,7 +420,7 @@ class Simulation:
         finally:
             self.session.close()
         self.result.llm = self.store.llm_stats()
-        self.result.counts = dict(self.counts, decisions=self.decisions)
+        self.result.counts = dict(self.counts, decisions=self.decisions, effort=self.effort)
         self.result.wall_s = time.perf_counter() - started
         self.project.close()
         return self.result
