@@ -27,6 +27,8 @@ SETTINGS_FILE = "nerloop.toml"
 
 PretrainedChoice = Literal["latest", "off"]
 """Whether training starts the ner's tok2vec from the latest pretrained weights."""
+SilverChoice = Literal["auto", "on", "off"]
+"""Whether training adds silver data (the `silver` setting)."""
 
 
 class _SettingsFile(TomlConfigSettingsSource):
@@ -140,6 +142,12 @@ class Settings(BaseSettings):
     policy: Literal["missing", "complete"] = "complete"
     """Uncovered tokens of texts reviewed for every label: `complete` makes them O, `missing`
     leaves them unknown (see bench/RESULTS.md for which trains the better model)."""
+    silver: SilverChoice = "auto"
+    """Silver data: `on` adds the LLM's proposals on pool texts nobody reviewed yet (no answers,
+    no marks; never gold) to the training set as entities, reviewed answers always winning;
+    `off` trains on reviewed texts only; `auto` trains both ways and promotes whichever scores
+    better on gold (both scores are kept on the run; without gold it trains without silver).
+    `nerloop train --silver` overrides it for one run. See core/training/silver.py."""
     retrain_every: int = Field(default=200, ge=0)
     """Retrain in the background after this many new accepted answers; 0 turns it off."""
     train_max_steps: int = Field(default=2000, ge=0)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from nerloop.core.store.annotations import LIVE_ANSWERS
 from nerloop.core.store.base import StoreBase, dumps
+from nerloop.core.store.marks import LIVE_MARKS
 
 RunStatus = Literal["running", "done", "failed", "cancelled"]
 RunPurpose = Literal["train", "retrain", "curve"]
@@ -213,6 +214,39 @@ class RunsMixin(_RunLife):
             " SELECT DISTINCT p.text_id FROM live l JOIN proposals p ON p.id = l.proposal_id)"
         ).fetchall()
         return {(int(r[0]), str(r[1]), str(r[2])) for r in rows}
+
+    def silver_data(
+        self,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], set[tuple[int, str]]]:
+        """The texts silver data may use and what the LLM said there (core/training/silver.py):
+        pool texts nobody reviewed that the LLM ran over (a proposer_coverage row or a proposal
+        of source llm; no live answer on any proposal there and no live mark). Returns the
+        texts (text_id, text, input_hash, by id), the LLM's proposals on them (text_id, label,
+        start, end) and the (text_id, label) pairs it ran over (coverage rows)."""
+        silver = (
+            f"WITH live AS ({LIVE_ANSWERS}), llm AS ("
+            " SELECT text_id FROM proposer_coverage WHERE source = 'llm'"
+            " UNION SELECT text_id FROM proposals WHERE source = 'llm'),"
+            " silver AS (SELECT t.id AS text_id FROM llm x JOIN texts t ON t.id = x.text_id"
+            " WHERE t.split = 'pool'"
+            " AND NOT EXISTS (SELECT 1 FROM proposals p JOIN live a ON a.proposal_id = p.id"
+            "  WHERE p.text_id = t.id)"
+            f" AND NOT EXISTS (SELECT 1 FROM ({LIVE_MARKS}) m WHERE m.text_id = t.id))"
+        )
+        texts = self.query(
+            f"{silver} SELECT t.id AS text_id, t.text, t.input_hash FROM silver s"
+            " JOIN texts t ON t.id = s.text_id ORDER BY t.id"
+        )
+        proposals = self.query(
+            f'{silver} SELECT p.text_id, p.label, p.start, p."end" FROM silver s'
+            " JOIN proposals p ON p.text_id = s.text_id WHERE p.source = 'llm'"
+            " ORDER BY p.text_id, p.start"
+        )
+        covered = self.db.conn.execute(
+            f"{silver} SELECT c.text_id, c.label FROM silver s"
+            " JOIN proposer_coverage c ON c.text_id = s.text_id WHERE c.source = 'llm'"
+        ).fetchall()
+        return texts, proposals, {(int(r[0]), str(r[1])) for r in covered}
 
 
 class PretrainRunsMixin(_RunLife):

@@ -8,8 +8,18 @@ core.answer_spans, the rules the exports follow too):
 - a rejected proposal goes to `doc.spans["incorrect_spans"]`, which the ner component reads
   through its `incorrect_spans_key` (a negative: "this span is not this label");
 - an ignore decides nothing, and for each span and label the latest accept or reject counts;
-- every other token is *missing* (unknown, no gradient), unless the policy is `complete` and the
-  text was reviewed for every ner label: then it is O.
+- every other token is *missing* (unknown, no gradient), unless the text is *complete*: then
+  it is O.
+
+What complete means. A text is complete when
+- an annotator marked it human-complete (the Annotate tab's mark-missing key: every entity the
+  LLM missed is marked, as an accepted span of source human): complete for every ner label,
+  whatever the LLM reviewed there, and under either policy; or
+- the policy is `complete` and the text was reviewed for every ner label (below), so that
+  finishing a text's questions without marking anything counts its other tokens as no entity.
+A text an annotator flagged ("something is missing here", not marked) is never complete: its
+uncovered tokens stay missing whatever the policy and the reviews. Only the latest live mark of
+a text counts (a later mark replaces an earlier one; an undone mark counts for nothing).
 
 "Reviewed for a label" (the definition the `complete` policy rests on): a proposer that looks at
 the whole text for that label, the LLM or the model, was run over the text for the label
@@ -74,6 +84,10 @@ class TextAnnotation:
     reviewed: set[str] = field(default_factory=set)
     """The ner labels the text was reviewed for (see the module docstring)."""
     complete: bool = False
+    mark: str | None = None
+    """The text's latest live mark: 'complete' (human-complete), 'flagged', or None."""
+    silver: bool = False
+    """Unreviewed: the LLM's proposals as entities (core/training/silver.py), train set only."""
     first_answer: int = 0
     """Id of the text's first answer: the order in which texts were annotated."""
 
@@ -90,6 +104,8 @@ class TrainingData:
     policy: Policy
     labels: list[str]
     accepted_total: int = 0
+    silver_texts: int = 0
+    """Silver texts added to `train` (core/training/silver.py)."""
 
     def counts(self) -> dict[str, Any]:
         """Figures stored with the run and shown in the Train tab."""
@@ -104,6 +120,9 @@ class TrainingData:
             "train_texts": len(self.train),
             "dev_texts": len(self.dev),
             "complete_texts": sum(a.complete for a in self.train),
+            "human_complete_texts": sum(a.mark == "complete" for a in self.train),
+            "flagged_texts": sum(a.mark == "flagged" for a in self.train),
+            "silver_texts": self.silver_texts,
             "entities": dict(sorted(entities.items())),
             "incorrect": dict(sorted(incorrect.items())),
             "accepted_total": self.accepted_total,
@@ -111,9 +130,11 @@ class TrainingData:
 
 
 def collect_annotations(store: Store, taxonomy: Taxonomy) -> list[TextAnnotation]:
-    """One TextAnnotation per pool text with answers, in text id order (see module docstring)."""
+    """One TextAnnotation per pool text with answers or a live mark, in text id order (see the
+    module docstring)."""
     ner_labels = {label.name for label in taxonomy.ner_labels}
     coverage = store.coverage_of_answered_texts()
+    marks = store.pool_marks()
     by_text: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in store.training_rows():
         by_text[row["text_id"]].append(row)
@@ -135,8 +156,22 @@ def collect_annotations(store: Store, taxonomy: Taxonomy) -> list[TextAnnotation
         ann.unknown = _chars(undecided.values())
         ann.reviewed = _reviewed_labels(text_id, rows, coverage, ner_labels)
         ann.complete = bool(ner_labels) and ann.reviewed == ner_labels
-        out.append(ann)
-    return out
+        out.append(_marked(ann, marks.get(text_id)))
+    # A text marked complete with nothing to accept (the LLM found nothing, the annotator
+    # agreed) has no answers: it trains as all O. A flagged one without answers says nothing.
+    for text_id, mark in marks.items():
+        if text_id not in by_text and mark == "complete":
+            text = store.get_text(text_id)
+            out.append(_marked(TextAnnotation(text_id, text.input_hash, text.text), mark))
+    return sorted(out, key=lambda a: a.text_id)
+
+
+def _marked(ann: TextAnnotation, mark: str | None) -> TextAnnotation:
+    """The text's latest mark decides over the reviews: human-complete or flagged."""
+    ann.mark = mark
+    if mark is not None:
+        ann.complete = mark == "complete"
+    return ann
 
 
 def _chars(spans: Iterable[Span]) -> list[Span]:
@@ -213,7 +248,7 @@ def annotation_doc(nlp: Language, ann: TextAnnotation, policy: Policy) -> Doc:
     # token; filter_spans keeps set_ents from failing on that.
     ents = filter_spans(_token_spans(doc, ann.entities))
     taken = {i for s in ents for i in range(s.start, s.end)}
-    if policy == "complete" and ann.complete:
+    if ann.complete and (policy == "complete" or ann.mark == "complete"):
         missing = [
             doc[i : i + 1]
             for i in sorted(

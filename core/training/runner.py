@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from nerloop.core.config import PretrainedChoice
+from nerloop.core.config import PretrainedChoice, SilverChoice
 from nerloop.core.project import DB_FILE, MODELS_DIR, Project
 from nerloop.core.store import Store
 from nerloop.core.store.runs import RunPurpose, RunStatus
@@ -324,10 +324,13 @@ def start_training(
     purpose: RunPurpose = "train",
     nice: int = 5,
     pretrained: PretrainedChoice | None = None,
+    silver: SilverChoice | None = None,
 ) -> TrainingRun:
     """Start a training run in a new process and return at once. `pretrained` says whether
     the ner starts from the latest pretrained tok2vec weights ("latest") or from scratch
-    ("off"); by default the pretrained_tok2vec setting decides.
+    ("off"); by default the pretrained_tok2vec setting decides. `silver` ("auto", "on",
+    "off"; default: the silver setting) says whether the LLM's proposals on unreviewed texts
+    train too (core/training/silver.py; "auto": trained both ways, the better on gold kept).
 
     Raises TrainingBusyError when another run of the project is in progress.
     """
@@ -336,9 +339,10 @@ def start_training(
     steps = project.settings.train_max_steps if max_steps is None else max_steps
     chosen: Policy = policy or project.settings.policy
     tok2vec: PretrainedChoice = pretrained or project.settings.pretrained_tok2vec
+    with_silver: SilverChoice = silver or project.settings.silver
     run_id = store.create_run(
         config="",
-        counts={"policy": chosen, "max_steps": steps, "fraction": fraction},
+        counts={"policy": chosen, "max_steps": steps, "fraction": fraction, "silver": with_silver},
         purpose=purpose,
     )
     if run_id is None:
@@ -365,6 +369,8 @@ def start_training(
                 purpose,
                 "--pretrained",
                 tok2vec,
+                "--silver",
+                with_silver,
             ],
             nice,
         )

@@ -74,8 +74,17 @@ def _follow(
     help="Uncovered tokens of fully reviewed texts: O (complete) or unknown (missing). "
     "Default: the policy setting.",
 )
+@click.option(
+    "--silver",
+    type=click.Choice(["auto", "on", "off"]),
+    default=None,
+    help="Also train on the LLM's proposals on texts nobody reviewed (on), not (off), or both "
+    "ways, keeping the better on gold (auto). Default: the silver setting.",
+)
 @user_errors
-def train_cmd(project_dir: Path, as_json: bool, max_steps: int | None, policy: str | None) -> None:
+def train_cmd(
+    project_dir: Path, as_json: bool, max_steps: int | None, policy: str | None, silver: str | None
+) -> None:
     """Train the ner on the answers, in a separate process, and show its progress.
 
     Accepted answers are entities, rejected ones are negatives, and the gold texts are the
@@ -86,6 +95,7 @@ def train_cmd(project_dir: Path, as_json: bool, max_steps: int | None, policy: s
     Example:
       nerloop train -p heards
       nerloop train -p heards --max-steps 500 --json | jq .scores.gold.overall
+      nerloop train -p heards --silver off
     """
     from nerloop.core.training.event_lines import event_line
     from nerloop.core.training.runner import train
@@ -94,7 +104,9 @@ def train_cmd(project_dir: Path, as_json: bool, max_steps: int | None, policy: s
     row = _follow(
         project,
         as_json,
-        lambda show: train(project, on_event=show, max_steps=max_steps, policy=policy),
+        lambda show: train(
+            project, on_event=show, max_steps=max_steps, policy=policy, silver=silver
+        ),
     )
     summary = {
         k: row[k] for k in ("id", "status", "purpose", "promoted", "model_path", "counts", "scores")
