@@ -179,3 +179,29 @@ def test_ctrl_c_is_exit_130_and_usage_stays_2(
     assert not (project / "nerloop-errors.log").exists()
     usage = CliRunner().invoke(main, ["stats", "--no-such-option", "-p", str(project)])
     assert usage.exit_code == 2 and "Usage:" in usage.output
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(project: Path) -> None:
+    # The reader closes the pipe before nerloop writes a byte: every write is EPIPE.
+    proc = subprocess.Popen(
+        [*NERLOOP, "stats", "-p", str(project)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert err == ""
+    assert not (project / "nerloop-errors.log").exists()
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_an_internal_error(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crash_in_stats(monkeypatch, BrokenPipeError(32, "Broken pipe"))
+    result = CliRunner().invoke(
+        main, ["stats", "-p", str(project)], env={"XDG_STATE_HOME": str(tmp_path / "s")}
+    )
+    assert result.exit_code == 1
+    assert "nerloop: internal error: BrokenPipeError" in result.output

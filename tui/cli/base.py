@@ -9,7 +9,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -115,6 +115,29 @@ def log_crash(exc: BaseException, project_dir: Path | None = None) -> Path | Non
     return None
 
 
+def internal_error(exc: Exception, ctx: click.Context) -> NoReturn:
+    """One line on stderr, the traceback in the crash log, exit 1."""
+    log = log_crash(exc, ctx.meta.get(PROJECT_META))
+    where = f"details in {log}" if log else "its details could not be logged"
+    what = one_line(redact(str(exc)))[:200]
+    click.echo(shown(f"nerloop: internal error: {type(exc).__name__}: {what}; {where}"), err=True)
+    raise click.exceptions.Exit(EXIT_BAD_INPUT) from None
+
+
+def stdout_reader_gone() -> bool:
+    """Whether standard output is a pipe whose reader has closed it (`| head`), as opposed to
+    a broken pipe somewhere else, which is a real error. poll() reports POLLERR on the write
+    end of a pipe nobody reads."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 class LazyGroup(click.Group):
     """The root group: commands register themselves on import; this imports them on demand
     (click's documented pattern for lazily loaded subcommands). It is also the top-level guard:
@@ -129,14 +152,15 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("nerloop: interrupted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError as exc:
+            if not stdout_reader_gone():
+                internal_error(exc, ctx)
+            # `nerloop stats | head`: the reader had what it wanted; end quietly, as Unix
+            # filters do, without Python's "Exception ignored ... BrokenPipeError" at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise click.exceptions.Exit(EXIT_OK) from None
         except Exception as exc:
-            log = log_crash(exc, ctx.meta.get(PROJECT_META))
-            where = f"details in {log}" if log else "its details could not be logged"
-            what = one_line(redact(str(exc)))[:200]
-            click.echo(
-                shown(f"nerloop: internal error: {type(exc).__name__}: {what}; {where}"), err=True
-            )
-            raise click.exceptions.Exit(EXIT_BAD_INPUT) from None
+            internal_error(exc, ctx)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(COMMAND_MODULES))
