@@ -78,7 +78,7 @@ DEFAULT_STRATEGIES = [
     "llm+fix+silver/complete",
 ]
 DEFAULT_POINTS = "500,1000,2000,3000,4000"
-QUICK_STRATEGIES = ["llm/complete"]
+QUICK_STRATEGIES = ["llm/complete", "llm+fix/complete"]
 
 
 def model_proposer_available() -> bool:

@@ -31,15 +31,27 @@ def test_quick_loop_produces_figures_and_f_rises(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert report["config"]["quick"] is True
     assert report["sizes"]["gold"] > 0 and report["sizes"]["test"] > 0
-    [result] = report["strategies"]
-    assert result["error"] is None
+    result, fix = report["strategies"]
+    assert result["strategy"] == "llm/complete" and fix["strategy"] == "llm+fix/complete"
+    assert result["error"] is None and fix["error"] is None
     points = result["points"]
     budget = report["config"]["budget"]
-    assert [p["decisions"] for p in points] == report["config"]["points"]
-    assert len(points) >= 2 and points[-1]["decisions"] == budget
-    assert result["counts"]["decisions"] == budget
-    # Every decision is an answer the simulated annotator gave through the session.
+    assert [p["effort"] for p in points] == report["config"]["points"]
+    assert len(points) >= 2 and points[-1]["effort"] == budget
+    # Binary answers only: one effort unit a decision, each an answer given through the session.
+    assert result["counts"]["decisions"] == result["counts"]["effort"] == budget
     assert result["counts"]["accept"] + result["counts"]["reject"] == budget
+    assert result["counts"]["marked_spans"] == 0
+    # fix: the annotator marked the spans the LLM missed, 3 units each, a key 1.
+    c = fix["counts"]
+    assert c["marked_spans"] > 0 and c["mark_presses"] > 0
+    assert c["effort"] == c["decisions"] + 3 * c["marked_spans"]
+    # A text's marks come in one go, so a point may pass its mark by those of one text.
+    for p, mark in zip(fix["points"], report["config"]["points"], strict=True):
+        assert mark <= p["effort"] < mark + 30, (p["effort"], mark)
+    # The default simulated LLM is the realistic profile, and its own F on test is reported.
+    assert report["llm_noise"]["profile"] == "realistic"
+    assert 40 < report["llm_on_test"]["f"] < 65, report["llm_on_test"]
     assert all("error" not in p for p in points)
     assert all(0.0 < p["f"] <= 100.0 for p in points)
     assert points[-1]["f"] > points[0]["f"], [p["f"] for p in points]
@@ -51,7 +63,7 @@ def test_quick_loop_produces_figures_and_f_rises(tmp_path: Path) -> None:
     assert llm["calls"] > 0 and llm["errors"] == 0
     assert llm["tokens_in"] > 0 and llm["tokens_out"] > 0
     assert llm["accepted_spans"] == result["counts"]["accept"]
-    assert "| decisions |" in proc.stdout
+    assert "| effort |" in proc.stdout
     if importlib.util.find_spec("matplotlib") is not None:
         png = out.with_suffix(".png")
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
