@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from loop_data import Dataset, GoldSet, make_project
 
+from nerloop.core.config import Settings
 from nerloop.core.evaluate import predict, score_spans
 from nerloop.core.project import DB_FILE, Project
 from nerloop.core.prompts import FewShot
@@ -187,6 +188,9 @@ class Simulation:
             "train_max_steps": cfg.max_steps,
             "fewshot_k": 3 if strategy.fewshot else 0,
         }
+        if "silver" in Settings.model_fields:
+            # Explicit: the setting's default ("auto") would give every strategy silver data.
+            settings["silver"] = strategy.silver
         self.project = make_project(workdir / strategy.name.replace("/", "-"), data, settings)
         self.store = self.project.store
         examples = fewshot_adapter(self.project) if strategy.fewshot else None
@@ -352,7 +356,7 @@ class Simulation:
         """Train on the answers so far (real runner, separate process), score on test."""
         started = time.perf_counter()
         options: dict[str, Any] = {}
-        if self.strategy.silver != "off":
+        if "silver" in Settings.model_fields:
             options["silver"] = self.strategy.silver
         row = train(
             self.project,
@@ -391,9 +395,7 @@ class Simulation:
             train_texts=counts.get("train_texts"),
             complete_texts=counts.get("complete_texts"),
             silver_texts=counts.get("silver_texts"),
-            scores_silver={
-                k: v for k, v in row["scores"].items() if "silver" in k and not isinstance(v, dict)
-            },
+            silver=row["scores"].get("silver"),
             promoted=row["promoted"],
         )
         if row["promoted"]:
