@@ -69,7 +69,7 @@ async def test_m_shows_the_accepted_spans_enter_stores_the_marked_ones(project: 
         await pilot.press("m")
         await pilot.pause()
         pane = app.query_one(AnnotatePane)
-        assert pane.marking and app.focused is app.query_one(SpanEditor)
+        assert pane.marking and app.focused is app.query_one("#ann-editor", SpanEditor)
         assert "PRICE: 250 usd/t (accepted)" in shown(app, "ann-mark-spans")
         assert rows(project, "answers") == answers and human_spans(project) == []
         # The last token, 'march', tagged LOCATION (the 2nd ner label): nothing stored yet.

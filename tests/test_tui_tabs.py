@@ -98,10 +98,12 @@ async def test_gold_tab_annotates_a_whole_text_from_the_keyboard(project: Projec
         await pilot.press("right", "right", "shift+right", "shift+right", "shift+right", "3")
         (row,) = project.store.gold_for(gold_id)
         assert not row["done"]
-        assert [TEXTS[0][s.start : s.end] for s in row["spans"]] == ["wheat", "250 usd/t"]
+        # 'fob' is the INCOTERM rule's match, proposed when the text opened (kept: not removed).
+        assert [TEXTS[0][s.start : s.end] for s in row["spans"]] == ["wheat", "250 usd/t", "fob"]
         assert "wheat⟨1⟩" in shown(app, "gold-text")
         await pilot.press("left", "d")  # remove PRICE under the cursor
-        assert [s.label for s in project.store.gold_for(gold_id)[0]["spans"]] == ["COMMODITY"]
+        spans = project.store.gold_for(gold_id)[0]["spans"]
+        assert [s.label for s in spans] == ["COMMODITY", "INCOTERM"]
         await pilot.press("end", "4", "enter")  # "march" as LOCATION, then done
         (row,) = project.store.gold_for(gold_id)
         assert row["done"]

@@ -48,6 +48,8 @@ class GoldPane(Vertical, can_focus=True):
         self.text_id: int | None = None
         self.loaded = False
         self._rules: RuleProposer | None = None
+        self.proposed: list[Span] = []
+        """Rule matches in the editor the annotator has not confirmed yet (enter confirms)."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="gold-head")
@@ -81,25 +83,38 @@ class GoldPane(Vertical, can_focus=True):
         mine = [r for r in rows if r["annotator"] == self.annotator]
         spans = (mine or rows)[-1]["spans"] if rows else []
         self.editor = GoldEditor(stored.text, self.tokenize(stored.text), self.labels, spans)
+        # A text nobody has annotated yet opens with the rule labels' matches proposed (the
+        # project's own terms and patterns, so mostly right): enter keeps them, d drops one.
+        # Nothing is stored until the annotator changes or confirms the text.
+        self.proposed = [] if rows else self._add_rule_spans()
         self.draw()
+
+    def _add_rule_spans(self) -> list[Span]:
+        """Add the rule labels' matches where the text has no span; returns those added."""
+        if self.editor is None or self.text_id is None:
+            return []
+        if self._rules is None:
+            self._rules = RuleProposer(self.project.taxonomy)
+        stored = self.project.store.get_text(self.text_id)
+        before = set(self.editor.spans)
+        self.editor.add_suggested(
+            [
+                Span(p.start, p.end, p.label, p.token_start, p.token_end)
+                for p in self._rules.propose_all([stored])
+            ]
+        )
+        return [s for s in self.editor.spans if s not in before]
 
     def action_fill_rules(self) -> None:
         """Add what the rule labels match (terms and patterns are the project's own, so most
         are right) where the text has no span yet; confirm with ⏎ or remove with d."""
         if self.editor is None or self.text_id is None:
             return
-        if self._rules is None:
-            self._rules = RuleProposer(self.project.taxonomy)
-        stored = self.project.store.get_text(self.text_id)
-        added = self.editor.add_suggested(
-            [
-                Span(p.start, p.end, p.label, p.token_start, p.token_end)
-                for p in self._rules.propose_all([stored])
-            ]
-        )
+        added = self._add_rule_spans()
         if added:
+            self.proposed += added
             self._save(done=False)
-        self.app.notify(f"{added} rule spans added.", timeout=2)
+        self.app.notify(f"{len(added)} rule spans added.", timeout=2)
         self.draw()
 
     def _save(self, done: bool) -> None:
@@ -206,7 +221,10 @@ class GoldPane(Vertical, can_focus=True):
                 "o reopen done, r rule spans",
             )
         )
+        # A proposed span the annotator removed or tagged again is no longer a proposal.
+        self.proposed = [s for s in self.proposed if s in self.editor.spans]
         if spans_editor.editor is not self.editor:
-            spans_editor.load(self.editor)
+            spans_editor.load(self.editor, proposed=self.proposed)
         else:
+            spans_editor.proposed = self.proposed
             spans_editor.draw()

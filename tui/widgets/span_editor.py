@@ -48,6 +48,8 @@ class SpanEditor(Vertical, can_focus=True):
         self.editor: GoldEditor | None = None
         self.fixed: list[Span] = []
         """Spans shown as already accepted (drawn, listed; the editor keeps them too)."""
+        self.proposed: list[Span] = []
+        """Spans shown as proposed (rule matches), to confirm with enter or remove with d."""
         self.labels: list[str] = []
         """The legend's labels while no text is open."""
 
@@ -56,9 +58,12 @@ class SpanEditor(Vertical, can_focus=True):
         yield Static(id=f"{self.prefix}-text")
         yield Static(id=f"{self.prefix}-spans")
 
-    def load(self, editor: GoldEditor | None, fixed: Sequence[Span] = ()) -> None:
+    def load(
+        self, editor: GoldEditor | None, fixed: Sequence[Span] = (), proposed: Sequence[Span] = ()
+    ) -> None:
         self.editor = editor
         self.fixed = list(fixed)
+        self.proposed = list(proposed)
         self.draw()
 
     def added(self) -> list[Span]:
@@ -124,10 +129,14 @@ class SpanEditor(Vertical, can_focus=True):
         cursor = ed.tokens[ed.cursor] if ed.tokens else None
         chars = (ed.tokens[sel[0]][0], ed.tokens[sel[1]][1]) if sel else None
         body.update(gold_text(ed.text, ed.spans, labels, cursor, chars))
-        old = {(s.start, s.end, s.label) for s in self.fixed}
+        notes = {
+            (s.start, s.end, s.label): " (proposed by a rule: ⏎ keeps, d drops)"
+            for s in self.proposed
+        }
+        notes.update({(s.start, s.end, s.label): " (accepted)" for s in self.fixed})
         lines = [
             f"{s.label}: {one_line(ed.text[s.start : s.end])}"
-            + (" (accepted)" if (s.start, s.end, s.label) in old else "")
+            + notes.get((s.start, s.end, s.label), "")
             for s in ed.spans
         ]
         spans_view.update(Text("\n".join(lines) or "No spans yet."))
