@@ -60,6 +60,11 @@ def test_import_from_standard_input(project: Path) -> None:
         timeout=120,
     )
     assert unknown.returncode == 2 and "give --format" in unknown.stderr
+    # Standard input has no extension: the message says what was looked at, not a list of
+    # extensions, and names the formats --format takes.
+    assert "does not start with a JSON object" in unknown.stderr
+    assert "jsonl, prodigy, csv, text, conll" in unknown.stderr
+    assert "extension" not in unknown.stderr
 
 
 @pytest.mark.parametrize("name", ["feed.jsonl", "feed.json"])

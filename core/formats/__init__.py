@@ -63,9 +63,16 @@ def guess_format(path: Path, lines: Lines | None = None) -> ImportFormat:
     if fmt is None and path == STDIN and lines is not None:
         first = next((raw for _, raw in lines.peek(PEEK_LINES) if _filled(raw)), "")
         fmt = "jsonl" if isinstance(first, str) and first.lstrip().startswith("{") else None
+    if fmt is None and path == STDIN:
+        # Only JSON lines tell their format; a CSV row, a CoNLL line and a plain text are
+        # too alike to guess from without an extension.
+        raise FormatGuessError(
+            f"{path}: standard input does not start with a JSON object, so its format cannot "
+            f"be told; give --format ({', '.join(get_args(ImportFormat))})"
+        )
     if fmt is None:
         known = ", ".join(sorted(EXTENSIONS))
-        what = "standard input" if path == STDIN else f"the extension {path.suffix or '(none)'!r}"
+        what = f"the extension {path.suffix or '(none)'!r}"
         raise FormatGuessError(
             f"{path}: cannot tell the format from {what} (known: {known}); give --format"
         )
