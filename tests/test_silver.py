@@ -133,3 +133,23 @@ def test_auto_without_gold_trains_without_silver_and_says_so(tmp_path: Path) -> 
     on = train(project, max_steps=5, silver="on")
     assert on["counts"]["silver_texts"] == 30 and on["scores"]["silver"]["chosen"] == "with"
     project.close()
+
+
+def test_the_data_line_says_how_many_silver_texts_and_why_none() -> None:
+    from nerloop.core.training.event_lines import event_line
+
+    counts = {
+        "train_texts": 12,
+        "complete_texts": 12,
+        "dev_texts": 3,
+        "policy": "complete",
+        "entities": {"PRICE": 4},
+        "silver_texts": 9,
+        "silver": {"setting": "on", "available": 9},
+    }
+    line = event_line({"event": "data", "counts": counts})
+    assert line is not None and "; 9 silver texts" in line
+    note = "no gold to decide by: trained without silver"
+    counts |= {"silver_texts": 0, "silver": {"setting": "auto", "available": 9, "note": note}}
+    line = event_line({"event": "data", "counts": counts})
+    assert line is not None and "silver texts" not in line and line.endswith(note)

@@ -30,6 +30,11 @@ def _data(counts: dict[str, Any]) -> str:
         f"data: {counts['train_texts']} train texts ({counts['complete_texts']} complete), "
         f"{counts['dev_texts']} dev; policy {counts['policy']}; entities: {ents}"
     )
+    if counts.get("silver_texts"):
+        line += f"; {counts['silver_texts']} silver texts"
+    silver_note = (counts.get("silver") or {}).get("note")
+    if silver_note:  # silver = auto could not compare: why
+        line += f"; {silver_note}"
     tok2vec = counts.get("tok2vec") or {}
     if tok2vec.get("pretrain_run") is not None:
         line += f"; tok2vec from pretraining run {tok2vec['pretrain_run']}"
