@@ -116,8 +116,6 @@ class Queue:
     """The promoted run the model proposer was made from (see `make_model`)."""
     _model_read: bool = False
     """Whether `_model_run` has been read yet."""
-    _fetched: bool = False
-    """Whether a one-label fetch has run (the first one claims before local proposers run)."""
 
     def __post_init__(self) -> None:
         if not self.source_order:
@@ -180,10 +178,9 @@ class Queue:
             return self._fetch_text_first(store, labels, n, held, deadline)
         for label in labels:
             exclude = [t for t, lab in held if lab == label]
-            if self._fetched:
-                # Not before the first question: loading a model must not delay it.
-                self._keep_local_ahead(store, label)
-            self._fetched = True
+            # On the first fetch too: else stored LLM proposals come before the model's,
+            # against `source_order` (loading the model costs the first question a second).
+            self._keep_local_ahead(store, label)
             while True:
                 tasks = self._claim(store, label, n, exclude)
                 if tasks:
@@ -275,7 +272,10 @@ class Queue:
                 failure = self._failures.get(proposer.source)
                 if failure and now - failure.at < RETRY_FAILED_AFTER:
                     continue
-                first = self._first_uncovered(store, label, proposer.source, floor)
+                # Local sources are fast: they cover the reviewed texts too, at once, so that
+                # no text below the floor is asked without the model's proposals.
+                start = 0 if proposer.source in LOCAL_SOURCES else floor
+                first = self._first_uncovered(store, label, proposer.source, start)
                 if first is not None and (best is None or first < best[0]):
                     best = (first, label, proposer)
         return best
