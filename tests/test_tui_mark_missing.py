@@ -221,3 +221,22 @@ async def test_help_says_what_the_two_keys_do_and_what_complete_means(project: P
         assert "complete" in HELP_NOTES["annotate.mark_missing"]
         assert "no entity" in HELP_NOTES["annotate.flag_missing"]
         assert "[annotate.mark_missing]" in plain and "[annotate.flag_missing]" in plain
+
+
+async def test_an_accepted_span_is_not_changed_by_marking(project: Project) -> None:
+    ids = price_project(project)
+    app = app_for(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_question(pilot)
+        await pilot.press("y")  # PRICE '250 usd/t' accepted
+        await pilot.pause()
+        answers = rows(project, "answers")
+        # '250' tagged LOCATION over the accepted PRICE span, then enter: refused, kept open.
+        await pilot.press("m", "right", "right", "right", "2", "enter")
+        await pilot.pause()
+        assert rows(project, "answers") == answers and marks(project) == []
+        assert app.query_one(AnnotatePane).marking
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not app.query_one(AnnotatePane).marking
+        assert text_now(app) == ids[0]

@@ -233,7 +233,10 @@ class AnnotatePane(Vertical, can_focus=True):
             return
         text = shown.task.text.text
         labels = [label.name for label in self.session.queue.taxonomy.ner_labels]
-        accepted = [s for s in self.session.text_spans() if s.label in labels]
+        accepted = self.session.text_spans()
+        # Accepted spans of rule labels are shown too (numbered after the ner labels), since a
+        # marked span may not overlap them; only ner labels can be marked.
+        labels += sorted({s.label for s in accepted} - set(labels))
         editor = GoldEditor(text, self.session.tokenize(text), labels, accepted)
         spans_editor = self.query_one(SpanEditor)
         spans_editor.load(editor, fixed=editor.spans)
@@ -256,11 +259,26 @@ class AnnotatePane(Vertical, can_focus=True):
     def on_span_editor_committed(self, message: SpanEditor.Committed) -> None:
         message.stop()
         shown = self.session.current()
-        added = self.query_one(SpanEditor).added()
-        self._close_editor()
+        spans_editor = self.query_one(SpanEditor)
         if shown is None:
+            self._close_editor()
             return
-        stored = self.session.mark_missing(added)
+        kept = set(spans_editor.editor.spans if spans_editor.editor else [])
+        if any(s not in kept for s in spans_editor.fixed):
+            # Marking adds spans; an accepted answer is taken back with u, not here.
+            self.app.notify(
+                "An accepted span cannot be changed here: escape, then u takes its answer back.",
+                severity="error",
+                timeout=4,
+                markup=False,
+            )
+            return
+        try:
+            stored = self.session.mark_missing(spans_editor.added())
+        except ValueError as exc:  # a label that is not a ner label: the editor stays open
+            self.app.notify(f"Not stored: {exc}", severity="error", timeout=4, markup=False)
+            return
+        self._close_editor()
         plural = "" if stored == 1 else "s"
         self.app.notify(
             f"Text #{shown.task.text.id}: {stored} missed span{plural} stored; the text is "
