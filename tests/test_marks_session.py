@@ -39,7 +39,7 @@ def human_rows(project: Project) -> list[tuple[str, int, int, str, str, str]]:
         "FROM answers a JOIN proposals p ON p.id = a.proposal_id WHERE p.source = 'human' "
         "ORDER BY a.id"
     )
-    return [tuple(r.values()) for r in rows]  # type: ignore[misc]
+    return [tuple(r.values()) for r in rows]
 
 
 def marks(project: Project) -> list[tuple[int, str, str]]:
@@ -166,3 +166,13 @@ def test_migration_keeps_rows_and_foreign_keys(tmp_path: Path) -> None:
     sql = store.scalar("SELECT sql FROM sqlite_master WHERE name = 'answers'")
     assert 'REFERENCES "proposals"' in sql and "answers_new" not in sql
     store.close()
+
+
+def test_a_mark_taken_back_is_not_asked_as_a_question(project: Project) -> None:
+    session, text_id, _ = session_on_price(project)
+    session.mark_missing([ROUEN])
+    session.undo()
+    assert project.store.proposals_for(text_id, "LOCATION", "human")  # kept, append-only
+    assert project.store.open_proposals(text_id, "LOCATION") == []
+    march = propose(project, text_id, "LOCATION", "march")
+    assert [p.id for p in project.store.open_proposals(text_id, "LOCATION")] == [march]

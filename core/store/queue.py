@@ -296,12 +296,15 @@ class QueueMixin(StoreBase):
     def open_proposals(
         self, text_id: int, label: str, annotator: str | None = None
     ) -> list[Proposal]:
-        """The proposals of one task that have no live answer (by `annotator`, if given)."""
+        """The proposals of one task that have no live answer (by `annotator`, if given).
+        Never a human one: a span an annotator marked and then took back (undo) is withdrawn,
+        not a question to ask."""
         params: list[Any] = [text_id, label]
         if annotator is not None:
             params.append(annotator)
         rows = self.query(
             "SELECT p.* FROM proposals p WHERE p.text_id = ? AND p.label = ? "
+            "AND p.source != 'human' "
             f'AND NOT {answered_sql(annotator is not None)} ORDER BY p.start, p."end", p.id',
             params,
         )
