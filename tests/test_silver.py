@@ -153,3 +153,27 @@ def test_the_data_line_says_how_many_silver_texts_and_why_none() -> None:
     counts |= {"silver_texts": 0, "silver": {"setting": "auto", "available": 9, "note": note}}
     line = event_line({"event": "data", "counts": counts})
     assert line is not None and "silver texts" not in line and line.endswith(note)
+
+
+def test_nerloop_train_silver_overrides_the_setting(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from nerloop.tui.cli import main
+
+    project = new_project(tmp_path)
+    data = samples(30, seed=7)
+    add_answered(project, data[:10])
+    add_llm_only(project, data[10:])
+    (project.path / "nerloop.toml").write_text('silver = "off"\n', "utf-8")
+    path = str(project.path)
+    project.close()
+    args = ["train", "-p", path, "--max-steps", "3", "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["counts"]["silver_texts"] == 0  # the setting: off
+    result = CliRunner().invoke(main, [*args, "--silver", "on"])
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.output)["counts"]
+    assert counts["silver_texts"] == 20 and counts["silver"]["setting"] == "on"
