@@ -272,9 +272,9 @@ class Queue:
                 failure = self._failures.get(proposer.source)
                 if failure and now - failure.at < RETRY_FAILED_AFTER:
                     continue
-                # Local sources are fast: they cover the reviewed texts too, at once, so that
-                # no text below the floor is asked without the model's proposals.
-                start = 0 if proposer.source in LOCAL_SOURCES else floor
+                # The model is fast: it covers the reviewed texts too, at once, so that no text
+                # below the floor is asked without its proposals (rules run far ahead anyway).
+                start = 0 if proposer.source == "model" else floor
                 first = self._first_uncovered(store, label, proposer.source, start)
                 if first is not None and (best is None or first < best[0]):
                     best = (first, label, proposer)
