@@ -30,6 +30,7 @@ COMMANDS: list[list[str]] = [
     ["package", "{out_dir}"],
     ["pretrain", "--epochs", "1"],
     ["llm-switch", "PRICE", "--off"],
+    ["annotate"],  # refused while opening, before the app takes the terminal
     ["init"],
 ]
 
@@ -151,6 +152,9 @@ def test_read_only_project_reads_and_refuses_writes(
     export = run_nerloop("export", str(out), "--format", "prodigy", "-p", str(project))
     assert export.returncode == 0, export.stderr
     assert out.read_text("utf-8").count("\n") > 0
+    evaluate = run_nerloop("evaluate", "-p", str(project))
+    assert evaluate.returncode == 0, evaluate.stderr
+    assert "gold" in evaluate.stdout
     texts = tmp_path / "more.jsonl"
     texts.write_text('{"text": "heard corn offered 180 usd/t fob santos"}\n', "utf-8")
     imp = run_nerloop("import", str(texts), "-p", str(project))
