@@ -235,10 +235,11 @@ class Queue:
         lags (lowest uncovered text; taxonomy and source order break ties) covers the next
         texts, and the frontier moves on.
 
-        The frontier is looked for past the texts already reviewed first (`_floor`): a proposer
-        that joins late (a model just promoted, an LLM just configured) then covers new texts
-        alongside the others instead of making the annotator wait while it goes over every text
-        reviewed before; it catches up on those once no new text is left to cover.
+        The frontier is looked for past the texts already reviewed first (`_floor`): a slow
+        proposer that joins late (an LLM just configured) then covers new texts alongside the
+        others instead of making the annotator wait while it goes over every text reviewed
+        before; it catches up on those once no new text is left to cover. The model is fast and
+        looks from the first text, so no open text below the floor is asked without it.
         """
         if self._floor is None:
             self._floor = store.last_answered_text()
