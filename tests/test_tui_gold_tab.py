@@ -78,7 +78,8 @@ async def test_the_editor_widget_keys_save_in_the_gold_tab(project: Project) -> 
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f3")
         await pilot.pause()
-        app.query_one("#gold-editor", SpanEditor).focus()  # the widget's own bindings, not the pane's
+        # The widget's own bindings, not the pane's.
+        app.query_one("#gold-editor", SpanEditor).focus()
         await pilot.pause()
         # '80 usd/bbl' (80, usd, /, bbl) -> PRICE
         await pilot.press("right", "right", "shift+right", "shift+right", "shift+right", "3")
