@@ -4,6 +4,7 @@ Run from the repository root:
 
     .venv/bin/python sample_data/commodities/make_texts.py          # write both files
     .venv/bin/python sample_data/commodities/make_texts.py --show   # print gold with spans marked
+    .venv/bin/python sample_data/commodities/make_texts.py --answers FILE   # a fake LLM's key
 
 The output is deterministic (fixed seeds). Texts come from two sources:
 
@@ -1108,14 +1109,23 @@ def annotate(text: str, marks: list[tuple[str, str]]) -> list[dict[str, Any]]:
 
 
 def build() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    pool, gold, _ = build_with_answers()
+    return pool, gold
+
+
+def build_with_answers() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The pool, the gold set, and the spans the generator put into the generated pool texts
+    (a stand-in LLM's answer key for a try-out; the hand-written pool texts have none)."""
+    answers: list[dict[str, Any]] = []
     pool: list[dict[str, Any]] = []
     for i, text in enumerate(HANDWRITTEN_POOL):
         pool.append({"text": text, "meta": {"id": f"h{i + 1:03d}", "source": "hand"}})
     gold_hand = [text for text, _ in HANDWRITTEN_GOLD]
     taken = {t.lower() for t in HANDWRITTEN_POOL + gold_hand}
-    for i, (text, _spans, sector) in enumerate(generate(POOL_SEED, N_POOL_GENERATED, taken)):
+    for i, (text, spans, sector) in enumerate(generate(POOL_SEED, N_POOL_GENERATED, taken)):
         meta = {"id": f"t{i + 1:03d}", "source": "generated", "sector": sector}
         pool.append({"text": text, "meta": meta})
+        answers.append({"text": text, "spans": spans})
     taken |= {r["text"].lower() for r in pool}
     gold: list[dict[str, Any]] = []
     for i, (text, marks) in enumerate(HANDWRITTEN_GOLD):
@@ -1124,7 +1134,8 @@ def build() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     for i, (text, spans, sector) in enumerate(generate(GOLD_SEED, N_GOLD_GENERATED, taken)):
         meta = {"id": f"g{i + 1:03d}", "source": "generated", "sector": sector}
         gold.append({"text": text, "spans": spans, "meta": meta})
-    return pool, gold
+    answers += [{"text": r["text"], "spans": r["spans"]} for r in gold]
+    return pool, gold, answers
 
 
 def marked(record: dict[str, Any]) -> str:
@@ -1143,7 +1154,13 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    pool, gold = build()
+    pool, gold, answers = build_with_answers()
+    if "--answers" in argv:
+        # For a try-out without an LLM: tests/fake_llm.py --gold FILE answers from these.
+        path = Path(argv[argv.index("--answers") + 1])
+        write_jsonl(path, answers)
+        print(f"wrote {len(answers)} texts with their spans to {path}")
+        return 0
     if "--show" in argv:
         for r in gold:
             print(f"{r['meta']['id']:>6}  {marked(r)}")
