@@ -1,6 +1,6 @@
 """The loop benchmark: what an annotator's y/n decisions buy, end to end through nerloop's code.
 
-    .venv/bin/python bench/loop.py                 # MIT Movie, default strategies (< 30 min)
+    .venv/bin/python bench/loop.py                 # MIT Movie, realistic LLM, default strategies
     .venv/bin/python bench/loop.py --quick         # a small run (< 3 min), as the test runs it
     .venv/bin/python bench/loop.py --train A.jsonl --test B.jsonl --budget 3000
 
