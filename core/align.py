@@ -141,6 +141,7 @@ _QUOTES = {
     "\u300c": "\u300d",  # 「 」
 }
 _BULLET = re.compile(r"^(?:[-*+\u2022\u00b7\u2023\u2013\u2014>]|\d{1,3}[.)])\s+")
+_SEPARATORS = frozenset({",", ";", ":", "!", "?", "\u3001", "\uff0c"})
 _TRAILING = re.compile(r"[.,;:!?\u3002\uff0c]+$")
 
 
@@ -311,6 +312,16 @@ class Aligner:
             if snapped is None:
                 continue
             cs, ce, ts, te = snapped
+            # A comma or the like the answer added after the span ("march," where the text
+            # goes on "march, shipped") is a token of its own, not part of the span. A dot may
+            # be the span's own ("u.s." at the end of a text, which spaCy splits), so it stays.
+            while (
+                te > ts
+                and self.doc[te].text in _SEPARATORS
+                and not bare.endswith(self.doc[te].text)
+            ):
+                te -= 1
+                ce = self.doc[te].idx + len(self.doc[te])
             placed.append(
                 Placed(
                     label=answer.label,
