@@ -131,10 +131,25 @@ def run_tui(project: Project, args: argparse.Namespace, log: SideLog) -> str:
         answered(pane.session, log, kind, before, pids)
 
     def action_undo(pane: AnnotatePane) -> None:
-        given = last_given(pane.session) if pane.session.can_undo else None
-        before = pane.session.answered
+        session = pane.session
+        if not session.can_undo:
+            # A new app's `u` takes back the annotator's last stored question (an earlier
+            # app's answers): log those answers as undone too, for the checks.
+            last = session.store.last_question_answered(session.queue.annotator)
+            real_undo(pane)
+            if last is not None:
+                ids = [answer_id for answer_id, _ in last[2]]
+                marks = ",".join("?" * len(ids))
+                live = session.store.query(
+                    f"SELECT 1 FROM answers WHERE undoes IN ({marks}) LIMIT 1", ids
+                )
+                if live:
+                    log.write("undo", kind="stored", answer_ids=ids)
+            return
+        given = last_given(session)
+        before = session.answered
         real_undo(pane)
-        if given is not None and pane.session.answered < before:
+        if session.answered < before:
             log.write("undo", kind=given[0], answer_ids=given[1])
 
     AnnotatePane.action_answer = action_answer  # type: ignore[method-assign,assignment]

@@ -40,15 +40,17 @@ def answers_in(log: Path) -> int:
     return sum(1 for e in read_log(log) if e["ev"] == "answer")
 
 
-def type_until(tui: TuiProcess, log: Path, target: int, rng: random.Random) -> None:
-    """Press y/n/space (and now and then u) until the log holds `target` answers or the app
-    stops answering; polling only, nothing here depends on how fast it goes."""
+def type_until(
+    tui: TuiProcess, log: Path, target: int, rng: random.Random, *, undo: bool = True
+) -> None:
+    """Press y/n/space (and now and then u, with `undo`) until the log holds `target` answers
+    or the app stops answering; polling only, nothing here depends on how fast it goes."""
     stalled = 0
     seen = answers_in(log)
     # Patient before the first answer (start-up and the first fetch may be slow on a busy
     # machine), then stop if answers stop coming (the queue ran dry).
     while seen < target and stalled < (400 if seen else 4000) and tui.proc.poll() is None:
-        tui.send(rng.choice("yyyn u" if rng.random() < 0.1 else "yyn "))
+        tui.send(rng.choice("yyyn u" if undo and rng.random() < 0.1 else "yyn "))
         time.sleep(0.02)
         now = answers_in(log)
         stalled = 0 if now > seen else stalled + 1
@@ -88,7 +90,9 @@ def test_the_app_killed_mid_keystrokes_keeps_every_answer_it_showed(tmp_path: Pa
     tui = TuiProcess(project, "ann", log)
     try:
         assert wait_for_log(log, "start")
-        type_until(tui, log, 5, rng)
+        # No u here: a new app's u takes back an earlier app's answer (issue 14) and asks it
+        # again on purpose; this checks that nothing else is asked twice.
+        type_until(tui, log, 5, rng, undo=False)
     finally:
         tui.kill()
     reopened = [e for e in read_log(log) if e["ev"] == "answer"]
