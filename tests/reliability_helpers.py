@@ -7,6 +7,7 @@ on sys.path) and bench/soak_common.py adds tests/ to sys.path for bench/soak.py.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -15,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -414,3 +416,24 @@ class TuiProcess:
         with contextlib.suppress(OSError):
             os.close(self.master)
         self._reader.join(timeout=5)
+
+
+def key_spellings(secret: str) -> list[bytes]:
+    """The ways a key could be written down where it must never be: plain, base64 (Basic
+    auth, or the key inside an echoed "Bearer KEY" header at another alignment), URL-quoted,
+    JSON-escaped, and the parts that survive a cut before masking."""
+    raw = secret.encode()
+    return [
+        raw,
+        base64.b64encode(raw).rstrip(b"="),
+        base64.b64encode(b"Bearer " + raw)[12:40],
+        urllib.parse.quote(secret, safe="").encode(),
+        json.dumps(secret).encode()[1:-1],
+        raw[len(raw) // 4 : len(raw) // 4 + 16],
+        raw[len(raw) // 2 :],
+    ]
+
+
+def key_leaks(secret: str, blob: bytes) -> list[str]:
+    """The spellings of `secret` (key_spellings) found in `blob`."""
+    return [f.decode() for f in key_spellings(secret) if f in blob]

@@ -10,11 +10,9 @@ WAL, exports, output; plain, base64, URL-encoded, JSON-escaped), and no negative
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import time
-import urllib.parse
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +24,7 @@ from reliability_helpers import (
     heard,
     heard_spans,
     init_project,
+    key_leaks,
     run_nerloop,
     terminal_controls,
     write_jsonl,
@@ -39,20 +38,8 @@ KEY = f"sk-hostile-{uuid.uuid4().hex}"
 TEXTS = 4
 
 
-def forms(secret: str) -> list[bytes]:
-    raw = secret.encode()
-    return [
-        raw,
-        base64.b64encode(raw).rstrip(b"="),
-        base64.b64encode(b"Bearer " + raw)[12:40],
-        urllib.parse.quote(secret, safe="").encode(),
-        json.dumps(secret).encode()[1:-1],
-        raw[len(raw) // 2 :],  # the half a cut-before-mask would keep
-    ]
-
-
 def leaks(blob: bytes) -> list[str]:
-    return [f.decode() for f in forms(KEY) if f in blob]
+    return key_leaks(KEY, blob)
 
 
 @pytest.fixture

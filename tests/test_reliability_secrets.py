@@ -23,7 +23,15 @@ from typing import Any
 
 import pytest
 from fake_llm import FakeLLM
-from reliability_helpers import BAD, heard, heard_spans, init_project, run_cli, write_jsonl
+from reliability_helpers import (
+    BAD,
+    heard,
+    heard_spans,
+    init_project,
+    key_leaks,
+    run_cli,
+    write_jsonl,
+)
 
 from nerloop.core import secrets
 from nerloop.core.ingest import import_file
@@ -32,23 +40,8 @@ from nerloop.tui.cli.base import log_crash
 MARKER = f"sk-nerloop-{uuid.uuid4().hex}-SECRET"
 
 
-def forms(secret: str) -> list[bytes]:
-    """The ways the key could be written down: plain, base64 (basic auth), URL-quoted, and
-    the half that survives truncation."""
-    raw = secret.encode()
-    return [
-        raw,
-        base64.b64encode(raw).rstrip(b"="),
-        # The key inside an echoed "Bearer KEY" header, base64-encoded at another alignment.
-        base64.b64encode(b"Bearer " + raw)[12:40],
-        urllib.parse.quote(secret, safe="").encode(),
-        json.dumps(secret).encode()[1:-1],
-        raw[len(raw) // 4 : len(raw) // 4 + 16],
-    ]
-
-
 def leaks(blob: bytes) -> list[str]:
-    return [f.decode() for f in forms(MARKER) if f in blob]
+    return key_leaks(MARKER, blob)
 
 
 @pytest.fixture
