@@ -1,7 +1,8 @@
 """Project settings: `nerloop.toml` in the project folder, overridden by `NERLOOP_*` variables.
 
-Every field has a docstring; `nerloop settings` would print them. The API key is a SecretStr so it
-never shows in a repr, a log line or an error message, and it is never written to the project.
+Every field has a docstring; `nerloop settings` prints them (core/settings_report.py). The API
+key is a SecretStr so it never shows in a repr, a log line or an error message, and it is never
+written to the project.
 """
 
 from __future__ import annotations
@@ -58,7 +59,13 @@ MIN_REQUESTS_PER_MINUTE = 60.0 / MAX_RATE_WAIT
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="NERLOOP_", extra="forbid", validate_default=True, populate_by_name=True
+        env_prefix="NERLOOP_",
+        extra="forbid",
+        validate_default=True,
+        populate_by_name=True,
+        # The docstrings under the fields become their descriptions: `nerloop settings`
+        # prints them.
+        use_attribute_docstrings=True,
     )
 
     # -- LLM ---------------------------------------------------------------------------------

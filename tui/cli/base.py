@@ -75,6 +75,7 @@ COMMAND_MODULES = {
     "package": "train_cmds",
     "pretrain": "train_cmds",
     "propose": "llm_cmds",
+    "settings": "project_cmds",
     "stats": "project_cmds",
     "taxonomy": "project_cmds",
     "train": "train_cmds",

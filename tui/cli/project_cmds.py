@@ -130,3 +130,37 @@ def taxonomy_show(project_dir: Path, as_json: bool) -> None:
             say(f"  pattern: {json.dumps(list(pattern))}")
         if label.examples:
             say(f"  examples: {', '.join(label.examples)}")
+
+
+@main.command("settings")
+@project_option
+@click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON.")
+@user_errors
+def settings_cmd(project_dir: Path, as_json: bool) -> None:
+    """Print every setting: its value, where it came from (default, nerloop.toml or a NERLOOP_*
+    variable) and what it does. API keys show as *** when set.
+
+    \b
+    Example:
+      nerloop settings -p heards
+      NERLOOP_LLM_MODEL=llama3.1:8b nerloop settings -p heards --json
+    """
+    from nerloop.core.settings_report import settings_report
+
+    rows = settings_report(project_dir)
+    if as_json:
+        say(
+            json.dumps(
+                [
+                    {"name": r.name, "value": r.value, "source": r.source, "doc": r.doc}
+                    for r in rows
+                ],
+                indent=2,
+                default=str,
+            )
+        )
+        return
+    for r in rows:
+        say(f"{r.name} = {json.dumps(r.value, default=str)}  ({r.source})")
+        if r.doc:
+            say(f"    {r.doc}")
