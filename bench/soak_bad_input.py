@@ -17,6 +17,7 @@ from typing import Any
 import soak_common  # noqa: F401 (first: it puts tests/ on sys.path for the helpers)
 from reliability_helpers import (
     BAD,
+    apply_settings_case,
     run_nerloop,
     seed_project,
     snapshot,
@@ -101,11 +102,7 @@ def bad_inputs_phase(work: Path) -> dict[str, Any]:
         proj = fresh("settings")
         db = proj / "nerloop.db"
         before = snapshot(db)
-        if "toml" in case:
-            shutil.copyfile(BAD / case["toml"], proj / "nerloop.toml")
-        if case.get("toml_folder"):
-            (proj / "nerloop.toml").mkdir()
-        res = nerloop("stats", "-p", str(proj), env=case.get("env"))
+        res = nerloop("stats", "-p", str(proj), env=apply_settings_case(proj, case))
         out = res.stdout + res.stderr
         what = f"setting {case.get('env') or case.get('toml') or 'nerloop.toml folder'}"
         tried += 1

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -437,3 +438,14 @@ def key_spellings(secret: str) -> list[bytes]:
 def key_leaks(secret: str, blob: bytes) -> list[str]:
     """The spellings of `secret` (key_spellings) found in `blob`."""
     return [f.decode() for f in key_spellings(secret) if f in blob]
+
+
+def apply_settings_case(project: Path, case: dict[str, Any]) -> dict[str, str] | None:
+    """Set up one `settings` case of tests/data/bad/cases.json in `project` (its nerloop.toml
+    copied in, or a folder in its place); returns the case's environment to run with."""
+    if "toml" in case:
+        shutil.copyfile(BAD / case["toml"], project / "nerloop.toml")
+    if case.get("toml_folder"):
+        (project / "nerloop.toml").mkdir()
+    env: dict[str, str] | None = case.get("env")
+    return env

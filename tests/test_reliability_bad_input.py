@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from reliability_helpers import (
     BAD,
+    apply_settings_case,
     assert_prefix,
     heard,
     run_cli,
@@ -329,11 +330,7 @@ def run_cli_raw(*args: str) -> tuple[int, str, BaseException | None]:
 def test_a_bad_setting_is_one_line_naming_it(case: dict[str, Any], seeded: Path) -> None:
     db = seeded / "nerloop.db"
     before = snapshot(db)
-    if "toml" in case:
-        shutil.copyfile(BAD / case["toml"], seeded / "nerloop.toml")
-    if case.get("toml_folder"):
-        (seeded / "nerloop.toml").mkdir()
-    code, out = run_cli("stats", "-p", str(seeded), env=case.get("env"))
+    code, out = run_cli("stats", "-p", str(seeded), env=apply_settings_case(seeded, case))
     assert code == 1, out
     assert out.startswith("Error: ") and out.count("\n") == 1, out
     for message in case["messages"]:
