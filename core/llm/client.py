@@ -160,7 +160,7 @@ class LLMClient:
         self._chat_url: httpx.URL | None
         try:
             self._chat_url = httpx.URL(f"{self.base_url}/chat/completions")
-            _ = self._chat_url.port  # httpx keeps a port over 65535; the socket would raise
+            # httpx keeps a port over 65535; the socket would raise at the first request.
             if not 0 <= (self._chat_url.port or 0) <= 65535:
                 self._chat_url = None
         except (httpx.InvalidURL, ValueError, TypeError):
