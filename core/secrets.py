@@ -16,7 +16,6 @@ import base64
 import json
 import re
 import threading
-from collections.abc import Iterable
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 MASK = "***"
@@ -120,12 +119,6 @@ def safe_url(url: str) -> str:
             pairs.append(f"{key}={MASK}" if secret else item)
         query = "&".join(pairs)
     return redact(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
-
-
-def registered() -> Iterable[str]:
-    """The registered secrets (for tests that scan for them)."""
-    with _lock:
-        return sorted(_secrets)
 
 
 def forget_all() -> None:
