@@ -1,8 +1,8 @@
 """Benchmark of `nerloop import` and `nerloop export`: speed and memory on large files.
 Prints the figures and writes bench/out/import_export.json.
 
-    .venv/bin/python bench/import_export.py                 # 1,000,000 lines (a few minutes)
-    .venv/bin/python bench/import_export.py --lines 100000  # a smoke run
+    .venv/bin/python -m bench.import_export                 # 1,000,000 lines (a few minutes)
+    .venv/bin/python -m bench.import_export --lines 100000  # a smoke run
 
 Each step runs the real command line in a child process, so the peak resident memory
 (ru_maxrss of the child) is that of a user's `nerloop import`, interpreter and spaCy included.

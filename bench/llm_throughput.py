@@ -2,10 +2,10 @@
 own cost per call. Prints the figures, writes bench/out/llm_throughput.json and the
 "LLM throughput" section of bench/RESULTS.md.
 
-    .venv/bin/python bench/llm_throughput.py             # 200 texts (about 40 s)
-    .venv/bin/python bench/llm_throughput.py --texts 50  # a smoke run
+    .venv/bin/python -m bench.llm_throughput             # 200 texts (about 40 s)
+    .venv/bin/python -m bench.llm_throughput --texts 50  # a smoke run
 
-The LLM is the loopback server of tests/fake_llm.py, run in a separate process (so that its
+The LLM is the loopback server of tests/helpers/fake_llm.py, run in a separate process (so that its
 threads do not share the benchmark's interpreter lock), answering MIT Movie train texts from
 their gold spans after a fixed latency.
 
@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import results_md
 
+from bench import results_md
 from nerloop.core.config import load_settings
 from nerloop.core.llm import LLMClient
 from nerloop.core.project import Project
@@ -78,11 +78,12 @@ def load_records(n: int) -> list[dict[str, Any]]:
 
 @contextmanager
 def fake_server(gold_file: Path, latency: float) -> Iterator[str]:
-    """tests/fake_llm.py in its own process; yields its base URL."""
+    """tests/helpers/fake_llm.py in its own process; yields its base URL."""
     proc = subprocess.Popen(
         [
             sys.executable,
-            str(REPO / "tests" / "fake_llm.py"),
+            "-m",
+            "tests.helpers.fake_llm",
             "--gold",
             str(gold_file),
             "--latency",
@@ -90,6 +91,7 @@ def fake_server(gold_file: Path, latency: float) -> Iterator[str]:
         ],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=REPO,  # where `tests` is a package
     )
     try:
         assert proc.stdout is not None
@@ -265,7 +267,8 @@ def section(fig: dict[str, Any], command: str) -> str:
             "",
             f"Real client and `LLMProposer.run` (batch mode, {len(LABELS)} MIT Movie labels a "
             "call)",
-            "against tests/fake_llm.py in its own process, 100 ms latency, a fresh project per run",
+            "against tests/helpers/fake_llm.py in its own process, 100 ms latency, a fresh project "
+            "per run",
             "(no cache hits); answers committed by the writer thread as they arrive. Concurrency",
             f"16: the median of {fig['repeat']} runs.",
             "",
@@ -312,7 +315,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args()
     records = load_records(max(args.texts, args.calls + 1))
-    command = "python bench/llm_throughput.py" + "".join(
+    command = "python -m bench.llm_throughput" + "".join(
         f" {a}" for a in sys.argv[1:] if a != "--no-write"
     )
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,10 +1,10 @@
 # ruff: noqa: E402  (BLAS threads are set before numpy is imported)
 """Benchmark of the trained ner: accuracy, speed, latency and size, and the training policy.
 
-    .venv/bin/python bench/model.py                       # MIT Movie, both configs
-    .venv/bin/python bench/model.py --train A.jsonl --test B.jsonl
-    .venv/bin/python bench/model.py --policy              # also: missing vs complete policy
-    .venv/bin/python bench/model.py --only project --max-steps 500   # a quick look
+    .venv/bin/python -m bench.model                       # MIT Movie, both configs
+    .venv/bin/python -m bench.model --train A.jsonl --test B.jsonl
+    .venv/bin/python -m bench.model --policy              # also: missing vs complete policy
+    .venv/bin/python -m bench.model --only project --max-steps 500   # a quick look
 
 Full supervision: trained on all of train (10% of it held out as dev to pick the best
 checkpoint, by text hash), scored on test with spaCy's exact-match entity F. Both configs get the

@@ -1,15 +1,15 @@
 """Benchmark: does pretraining the tok2vec on the pool's raw text (`nerloop pretrain`) pay for
 the model learned from few y/n decisions?
 
-    .venv/bin/python bench/pretrain.py                    # MIT Movie, seeds 0 and 1
-    .venv/bin/python bench/pretrain.py --quick            # a smoke run (a few minutes)
-    .venv/bin/python bench/pretrain.py --report-only --notes reading.txt   # re-render
+    .venv/bin/python -m bench.pretrain                    # MIT Movie, seeds 0 and 1
+    .venv/bin/python -m bench.pretrain --quick            # a smoke run (a few minutes)
+    .venv/bin/python -m bench.pretrain --report-only --notes reading.txt   # re-render
 
 1. Pretraining, through nerloop's own path: a project whose pool is the train file's texts
    (spans dropped) runs `core.training.pretrain.pretrain` (the worker process: the texts
    written from the store, spaCy's `pretrain` with the characters objective on ner.cfg's
    tok2vec) once per --epochs value; its wall and CPU time, texts and loss per epoch are kept.
-2. The decisions, through the loop benchmark's simulation (bench/loop_sim.py, imported as it
+2. The decisions, through the loop benchmark's simulation (bench/loop/sim.py, imported as it
    is): the llm/complete strategy, a simulated LLM on a loopback server proposing from the
    pool's hidden spans with noise, a simulated annotator answering through the real queue and
    session, texts a chunk at a time. At each checkpoint (--points, in decisions) the same
@@ -17,7 +17,7 @@ the model learned from few y/n decisions?
    (pretrained_tok2vec = "off") and from each pretraining ("latest", with that pretraining
    registered in the simulation's project as its latest run). Same answers, same training seed
    (the runner's, 0), same max_steps; each model is scored on the held-out test records.
-3. --seeds: each seed is another pool order and other LLM noise (as bench/loop.py --seed), so
+3. --seeds: each seed is another pool order and other LLM noise (as bench/loop --seed), so
    the spread between seeds shows how much of a difference is chance.
 
 Writes bench/out/pretrain.json and, for a full run, the "Pretraining" section of
@@ -39,11 +39,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from loop import cpu_seconds  # noqa: E402
-from loop_data import (  # noqa: E402
+from bench.loop.cli import cpu_seconds
+from bench.loop.data import (
     Dataset,
     LLMNoise,
     load_dataset,
@@ -51,12 +48,13 @@ from loop_data import (  # noqa: E402
     start_fake_llm,
     taxonomy_toml,
 )
-from loop_sim import LoopConfig, Simulation, Strategy  # noqa: E402
-from results_md import write_section  # noqa: E402
+from bench.loop.sim import LoopConfig, Simulation, Strategy
+from bench.results_md import write_section
+from nerloop.core.project import Project
+from nerloop.core.store import Store
+from nerloop.core.training.pretrain import pretrain
 
-from nerloop.core.project import Project  # noqa: E402
-from nerloop.core.store import Store  # noqa: E402
-from nerloop.core.training.pretrain import pretrain  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 DATA = HERE.parent.parent / "shared" / "datasets" / "mit_movie"
 SECTION = "Pretraining"
@@ -322,7 +320,7 @@ def results_section(report: dict[str, Any]) -> str:
         f"hidden), gold split {sizes['gold']} (model selection), test {sizes['test']} (scored "
         "here only). Pretraining through `nerloop pretrain`'s code (its worker process: spaCy "
         "`pretrain`, characters objective, ner.cfg's tok2vec) on every pool text. Decisions "
-        "through bench/loop_sim.py's llm/complete strategy (simulated LLM: recall 0.8, 0.2 "
+        "through bench/loop/sim.py's llm/complete strategy (simulated LLM: recall 0.8, 0.2 "
         "invented spans a text, 10% surface noise, one request a text; the annotator accepts "
         "iff span and label equal gold; chunks of "
         f"{cfg['chunk']} texts). At each checkpoint the same answers trained once per arm "

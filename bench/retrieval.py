@@ -2,8 +2,8 @@
 tokens. Prints the figures, writes bench/out/retrieval.json and the "Retrieval" section of
 bench/RESULTS.md.
 
-    .venv/bin/python bench/retrieval.py            # everything (about 2 minutes on 2 cores)
-    .venv/bin/python bench/retrieval.py --quick    # smaller sizes, for a smoke run
+    .venv/bin/python -m bench.retrieval            # everything (about 2 minutes on 2 cores)
+    .venv/bin/python -m bench.retrieval --quick    # smaller sizes, for a smoke run
 
 1. Search latency of brute-force cosine top-k (`top_k`: one float32 matrix-vector product and
    an argpartition) over random unit vectors at 10k, 100k and 1M rows; and of the whole
@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import results_md
 
+from bench import results_md
 from nerloop.core.config import Settings
 from nerloop.core.embed import HashingEmbedder
 from nerloop.core.project import Project
@@ -542,7 +542,7 @@ def main() -> None:
     if not args.quick:
         sizes.append((1_000_000, args.dim))
     fig: dict[str, Any] = {
-        "command": "python bench/retrieval.py" + (" --quick" if args.quick else ""),
+        "command": "python -m bench.retrieval" + (" --quick" if args.quick else ""),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{os.cpu_count()} cores, {platform.python_implementation()} "
         f"{platform.python_version()}, numpy {np.__version__}",

@@ -1,6 +1,6 @@
 """TUI latency: key press to next question, and start-up to the first question, at scale.
 
-    python bench/tui_latency.py [--texts 1000000] [--presses 300] [--passes PRICE,all,PRICE+train]
+    python -m bench.tui_latency [--texts 1000000] [--presses 300] [--passes PRICE,all,PRICE+train]
 
 1. Generates (once; reused while the counts match) a project with N texts and 2N proposals:
    per text an LLM proposal of the price and a model proposal of the port with a random score,
@@ -8,8 +8,8 @@
    text's two spans together. Bulk inserts through `Store.bulk_add_texts/bulk_add_proposals`.
 2. For each label pass (PRICE; "all" = the all-labels pass, where the rule label's proposer
    runs as texts come up), runs the real `nerloop annotate` on an 80x24 pseudo-terminal
-   (tests/pty_app.py) and times what the terminal receives: start-up, from starting the command
-   to the first question's bytes (`--startups` runs); then `--presses` keys (y, n, space in
+   (tests/helpers/pty_app.py) and times what the terminal receives: start-up, from starting the
+   command to the first question's bytes (`--startups` runs); then `--presses` keys (y, n, space in
    turn, `--think` seconds apart), each from writing the key's byte to reading the next
    question's bytes back. CPU per press comes from /proc (all threads, and the event loop's).
    "PRICE+train" is the PRICE pass again with `nerloop train` running all the while (the 2
@@ -38,10 +38,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import results_md
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from pty_app import QUESTION, PtyApp, cpu_ticks, nerloop_command, plain_text
+from bench import results_md
+from tests.helpers.pty_app import QUESTION, PtyApp, cpu_ticks, nerloop_command, plain_text
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -402,7 +400,7 @@ def main() -> None:
     project_dir = args.dir / "project"
     if args.results_only:
         fig0 = json.loads((OUT / "tui_latency.json").read_text("utf-8"))
-        write_results(fig0, fig0.get("command", "python bench/tui_latency.py"))
+        write_results(fig0, fig0.get("command", "python -m bench.tui_latency"))
         return
     load = round(os.getloadavg()[0], 1)
     gen = generate(project_dir, args.texts)
@@ -421,7 +419,7 @@ def main() -> None:
         m = measure(project_dir, args.presses, args.think, label, args.startups, train == "train")
         print(json.dumps(m), flush=True)
         measured.append(m)
-    command = "python bench/tui_latency.py" + "".join(
+    command = "python -m bench.tui_latency" + "".join(
         f" {flag} {value}"
         for flag, value, default in (
             ("--texts", args.texts, 1_000_000),

@@ -1,8 +1,10 @@
-"""Shared fixtures: real SQLite files in temp folders, and a project with a small taxonomy."""
+"""Fixtures for every folder: a project (a real SQLite file in a temp folder) with a small taxonomy.
+
+tests/core, tests/tui and tests/reliability each add their own in their conftest.py; helpers that
+are not fixtures live in tests/helpers/."""
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +12,6 @@ import pytest
 
 from nerloop.core import secrets
 from nerloop.core.project import Project
-from nerloop.core.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_data" / "commodities"
@@ -44,19 +45,6 @@ examples = ["rouen"]
 
 
 @pytest.fixture
-def store() -> Iterator[Store]:
-    """An in-memory store, migrated."""
-    s = Store(None)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "nerloop.db"
-
-
-@pytest.fixture
 def taxonomy_file(tmp_path: Path) -> Path:
     path = tmp_path / "taxonomy-src.toml"
     path.write_text(TAXONOMY, "utf-8")
@@ -69,14 +57,6 @@ def project(tmp_path: Path, taxonomy_file: Path) -> Iterator[Project]:
     p = Project.init(tmp_path / "proj", taxonomy_file)
     yield p
     p.close()
-
-
-@pytest.fixture(autouse=True)
-def _unfreeze_after_the_test() -> Iterator[None]:
-    """The app freezes what is alive once it has started (`settle_garbage_collector`): in a
-    test process that is every earlier test's leftovers too, so give them back afterwards."""
-    yield
-    gc.unfreeze()
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ The output is deterministic (fixed seeds). Texts come from two sources:
 
 Conventions are in README.md next to this file. Rule-label words (sides, incoterms, exchanges,
 commodities) only enter texts through labelled slots, so a gold text never contains an
-unlabelled rule term; tests/test_sample_data.py checks that against the taxonomy's rules.
+unlabelled rule term; tests/core/test_sample_data.py checks that against the taxonomy's rules.
 """
 
 from __future__ import annotations
@@ -1156,7 +1156,7 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
 def main(argv: list[str]) -> int:
     pool, gold, answers = build_with_answers()
     if "--answers" in argv:
-        # For a try-out without an LLM: tests/fake_llm.py --gold FILE answers from these.
+        # For a try-out without an LLM: tests/helpers/fake_llm.py --gold FILE answers from these.
         path = Path(argv[argv.index("--answers") + 1])
         write_jsonl(path, answers)
         print(f"wrote {len(answers)} texts with their spans to {path}")

@@ -20,7 +20,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))  # tests/, for the seeded project's texts
 
-from reliability_helpers import heard  # noqa: E402
+from tests.helpers.reliability_helpers import heard  # noqa: E402
 
 MARK = "generated"
 GOLD_TEXT = heard(10_000)  # gold, with its spans, in reliability_helpers.seed_project
