@@ -62,21 +62,35 @@ STRATEGIES = {
         # Effort, not only decisions (issue 13): the annotator marks or flags what is missing.
         Strategy("llm+fix/complete", "complete", missing="fix"),
         Strategy("llm+flag/complete", "complete", missing="flag"),
-        Strategy("llm+silver/complete", "complete", silver="on"),
-        Strategy("llm+fix+silver/complete", "complete", missing="fix", silver="on"),
+        # silver as a project has it by default ("auto": trains with and without, keeps the
+        # better on gold), and always on.
+        Strategy("llm+silver/complete", "complete", silver="auto"),
+        Strategy("llm+fix+silver/complete", "complete", missing="fix", silver="auto"),
+        Strategy("llm+silver@on/complete", "complete", silver="on"),
+        Strategy("llm+fix+silver@on/complete", "complete", missing="fix", silver="on"),
         Strategy("llm+model+fix/complete", "complete", model=True, missing="fix"),
+        # The model in the loop with the best of the above: fix, and the accept-text key.
+        Strategy(
+            "llm+model+fix+accept-text/complete",
+            "complete",
+            model=True,
+            missing="fix",
+            accept_text=True,
+        ),
     )
 }
-# llm+model/missing and llm+model+accept-text/complete run on request (--strategies): the
-# default run must stay under 30 minutes.
+# The others run on request (--strategies): the default run must stay under 45 minutes.
 DEFAULT_STRATEGIES = [
     "llm/complete",
     "llm+fix/complete",
     "llm+flag/complete",
     "llm+silver/complete",
     "llm+fix+silver/complete",
+    "llm+model+fix+accept-text/complete",
 ]
-DEFAULT_POINTS = "500,1000,2000,3000,4000"
+# Run again with other seeds (another pool order, other LLM noise) for their mean and spread.
+SEED_STRATEGIES = "llm+fix/complete,llm+model+fix+accept-text/complete"
+DEFAULT_POINTS = "1000,2000,3000,4000"
 QUICK_STRATEGIES = ["llm/complete", "llm+fix/complete"]
 
 
@@ -121,9 +135,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--profile",
         choices=("strong", "realistic"),
-        default="realistic",
-        help="the simulated LLM: realistic (tests/helpers/llm_profiles.py, proposal F about 50 "
-        "on MIT Movie test) or strong (--recall, --invented, --surface-noise)",
+        help="one simulated LLM instead of --profiles: realistic (tests/helpers/llm_profiles.py, "
+        "proposal F about 50 on MIT Movie test) or strong (--recall, --invented, --surface-noise)",
     )
     p.add_argument(
         "--ahead",
@@ -134,7 +147,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--recall", type=float, default=0.8, help="simulated LLM recall (strong)")
     p.add_argument("--invented", type=float, default=0.2, help="wrong spans per text")
     p.add_argument("--surface-noise", type=float, default=0.1, help="share of garbled spans")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--profiles",
+        default="realistic,strong",
+        help="simulated LLMs to run, each in its own process (see --jobs)",
+    )
+    p.add_argument("--seed", type=int, help="one seed instead of --seeds")
+    p.add_argument(
+        "--seeds",
+        default="0,1,2",
+        help="seeds: the first runs every strategy, the others --seed-strategies only",
+    )
+    p.add_argument("--seed-strategies", default=SEED_STRATEGIES)
+    p.add_argument("--jobs", type=int, default=2, help="runs at once (one process each)")
+    p.add_argument(
+        "--oracle",
+        default="1000,2000,3000,4000",
+        help="also train on the first N pool texts with all their gold spans, for each N "
+        "('' for none): what perfectly annotated texts buy with the same training",
+    )
     p.add_argument(
         "--strategies",
         default=None,
@@ -160,6 +191,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "has the full-supervision F)",
     )
     args = p.parse_args(argv)
+    args.profile_list = [args.profile] if args.profile else args.profiles.split(",")
+    args.seed_list = (
+        [args.seed] if args.seed is not None else [int(x) for x in args.seeds.split(",")]
+    )
+    if args.quick:
+        args.profile_list, args.seed_list, args.oracle = args.profile_list[:1], [0], ""
+    args.profile, args.seed = args.profile_list[0], args.seed_list[0]
     if args.points is None and args.retrain_every is None and not args.quick:
         args.points = DEFAULT_POINTS if args.budget == 4000 else None
     args.retrain_every = args.retrain_every or max(1, args.budget // 5)
@@ -282,6 +320,10 @@ def findings(report: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if len(args.profile_list) > 1 or len(args.seed_list) > 1:
+        from bench.loop.many import run_many
+
+        return run_many(args, argv if argv is not None else sys.argv[1:])
     if args.report_only:
         earlier = json.loads(args.out.read_text())
         if args.full_f or (earlier.get("full_supervision") or {}).get("f") is None:

@@ -15,7 +15,7 @@ def effort_to_reach(points: Sequence[dict[str, Any]], target: float) -> int | No
     reached)."""
     for p in points:
         if p.get("f") is not None and p["f"] >= target:
-            return int(p["effort"])
+            return int(p.get("at", p["effort"]))
     return None
 
 
@@ -41,14 +41,15 @@ def markdown_tables(report: dict[str, Any]) -> str:
     results = [r for r in report["strategies"] if r["points"]]
     if not results:
         return "(no strategy produced a scored point)\n"
-    marks = sorted({p["effort"] for r in results for p in r["points"]})
+    # By the effort point a retrain was due at: a marked span (3 units) may overshoot it.
+    marks = sorted({p.get("at", p["effort"]) for r in results for p in r["points"]})
     head = "| effort | " + " | ".join(r["strategy"] for r in results) + " |"
     rule = "|---:|" + "---:|" * len(results)
     rows = [head, rule]
     for d in marks:
         cells = []
         for r in results:
-            p = next((p for p in r["points"] if p["effort"] == d), None)
+            p = next((p for p in r["points"] if p.get("at", p["effort"]) == d), None)
             cells.append(_fmt(p["f"]) if p else "")
         rows.append(f"| {d} | " + " | ".join(cells) + " |")
     full = report.get("full_supervision") or {}

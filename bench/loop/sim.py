@@ -411,7 +411,7 @@ class Simulation:
             self.propose_ahead()
             for target in self.cfg.points:
                 more = self.annotate_until(target)
-                point = self.checkpoint()
+                point = {"at": target, **self.checkpoint()}
                 self.result.points.append(point)
                 on_point(self.strategy.name, point)
                 if not more:
