@@ -7,7 +7,8 @@ characters objective on the ner's tok2vec architecture), reports each epoch's lo
 puts the weights into the form the ner's tok2vec layer loads (`ner_weights`), and only then
 moves them into place with one rename (<project>/models/.pretrain-N.tmp/result ->
 <project>/models/pretrain-N). A SIGTERM (cancel) or an error before the rename removes the
-temporary folder and records the run as cancelled or failed (worker.supervise, as training).
+temporary folder and records the run as cancelled or failed (worker_process.supervise, as
+training).
 
 Progress events (JSON lines, read by pretrain.PretrainRun):
 
@@ -30,7 +31,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nerloop.core.training.worker import move_into_place, read_log, supervise, worker_parser
+from nerloop.core.training.worker_process import (
+    move_into_place,
+    read_log,
+    supervise,
+    worker_parser,
+)
 
 WEIGHTS_FILE = "tok2vec.bin"
 SAMPLE_SEED = 0

@@ -35,7 +35,7 @@ from nerloop.core.project import DB_FILE, MODELS_DIR, Project
 from nerloop.core.store import Store
 from nerloop.core.store.runs import RunPurpose, RunStatus
 from nerloop.core.training.data import Policy
-from nerloop.core.training.worker import EXIT_CANCELLED
+from nerloop.core.training.worker_process import EXIT_CANCELLED
 
 TERMINAL_EVENTS = frozenset({"done", "failed", "cancelled"})
 STALE_WITHOUT_PID_S = 300.0
