@@ -55,8 +55,8 @@ def markdown_tables(report: dict[str, Any]) -> str:
     full = report.get("full_supervision") or {}
     summary = [
         "",
-        "| strategy | final F | to 90% | to 95% | texts | accepted / decisions | marked (flags) "
-        "| LLM calls | tokens in / out | model proposals | wall s (train s) |",
+        "| strategy | final F | to 90% | to 95% | texts seen | accepted / decisions "
+        "| marked (flags) | LLM calls | tokens in / out | model proposals | wall s (train s) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
@@ -65,7 +65,7 @@ def markdown_tables(report: dict[str, Any]) -> str:
         llm = r["llm"]
         summary.append(
             f"| {r['strategy']} | {_fmt(m['final_f'])} | {_fmt(m.get('to_90pct'))} "
-            f"| {_fmt(m.get('to_95pct'))} | {c.get('texts')} "
+            f"| {_fmt(m.get('to_95pct'))} | {c.get('texts_seen', c.get('texts'))} "
             f"| {c.get('accept')} / {c.get('decisions')} "
             f"| {c.get('marked_spans', 0)} ({c.get('flags', 0)}) | {llm.get('calls')} "
             f"| {llm.get('tokens_in')} / {llm.get('tokens_out')} | {c.get('model_proposals')} "

@@ -208,6 +208,8 @@ class Simulation:
         self.decisions = 0
         self.effort = 0
         self.reviewed: set[int] = set()
+        self.seen: set[int] = set()
+        """Texts the annotator was shown a question of."""
         self.ahead_ids: set[int] = set()
         """Texts the LLM already proposed on (propose_ahead): a chunk does not ask it again."""
         """Texts the annotator has looked at for missed spans."""
@@ -294,6 +296,7 @@ class Simulation:
                 if not self.feed_chunk():
                     return False
                 continue
+            self.seen.add(shown.task.text.id)
             if self.strategy.missing != "none" and shown.task.text.id not in self.reviewed:
                 self.review_missing(shown.task.text)
             if self.strategy.accept_text and self.text_all_right(shown.task.text):
@@ -421,7 +424,9 @@ class Simulation:
         finally:
             self.session.close()
         self.result.llm = self.store.llm_stats()
-        self.result.counts = dict(self.counts, decisions=self.decisions, effort=self.effort)
+        self.result.counts = dict(
+            self.counts, decisions=self.decisions, effort=self.effort, texts_seen=len(self.seen)
+        )
         self.result.wall_s = time.perf_counter() - started
         self.project.close()
         return self.result
