@@ -69,6 +69,16 @@ STRATEGIES = {
         Strategy("llm+silver@on/complete", "complete", silver="on"),
         Strategy("llm+fix+silver@on/complete", "complete", missing="fix", silver="on"),
         Strategy("llm+model+fix/complete", "complete", model=True, missing="fix"),
+        # As above, and each label's LLM switched off once the model beats it on gold (the
+        # A/B comparison's advice): later texts cost only the model's proposals.
+        Strategy(
+            "llm+model+fix+accept-text+switch/complete",
+            "complete",
+            model=True,
+            missing="fix",
+            accept_text=True,
+            switch_llm_off=True,
+        ),
         # The model in the loop with the best of the above: fix, and the accept-text key.
         Strategy(
             "llm+model+fix+accept-text/complete",
@@ -363,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         not args.per_label,
         points,
         ahead=args.ahead,
+        llm_gold_f=llm_scores(data.gold, noise, data.labels)["labels"],
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="nerloop-loop-", dir=args.out.parent))

@@ -176,6 +176,7 @@ def llm_scores(records: Sequence[Record], noise: LLMNoise, labels: Sequence[str]
     gold = {r.text: [(s.label, s.start, s.end) for s in r.spans] for r in records}
     fake = FakeLLM(gold, noise=noise.for_requests(len(labels), True, labels), record_bodies=False)
     tp = fp = fn = 0
+    by_label = {label: [0, 0, 0] for label in labels}
     for r in records:
         said = set()
         for item in fake.answer_spans(r.text, list(labels), "batch"):
@@ -188,6 +189,13 @@ def llm_scores(records: Sequence[Record], noise: LLMNoise, labels: Sequence[str]
         tp += len(said & truth)
         fp += len(said - truth)
         fn += len(truth - said)
+        for i, part in enumerate((said & truth, said - truth, truth - said)):
+            for span in part:
+                by_label.setdefault(span[2], [0, 0, 0])[i] += 1
+    return {**_prf(tp, fp, fn), "labels": {k: _prf(*v)["f"] for k, v in by_label.items()}}
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
     p = tp / max(1, tp + fp)
     rec = tp / max(1, tp + fn)
     f = 2 * p * rec / max(1e-9, p + rec)

@@ -72,6 +72,10 @@ class Strategy:
     Session.flag_missing)."""
     silver: Literal["auto", "on", "off"] = "off"
     """Training's silver setting: the LLM's proposals on unreviewed pool texts as data."""
+    switch_llm_off: bool = False
+    """After each retrain the annotator turns the LLM off (`nerloop abtest switch LABEL off`,
+    Store.set_llm_off) for every label whose model scores better on gold than the LLM does:
+    from then on only the model proposes that label (with `model`)."""
 
 
 # Effort units of a key press: y, n, space, `a` and the flag key 1 each; a span marked in the
@@ -96,6 +100,9 @@ class LoopConfig:
     ahead: int = 0
     """Pool texts the LLM proposes on beyond the chunks handed to the annotator, taken at the
     start (what silver data can use: the LLM's pass over the pool nobody reviewed)."""
+
+    llm_gold_f: dict[str, float] = field(default_factory=dict)
+    """The simulated LLM's F (x100) on the gold split, per label (for `switch_llm_off`)."""
 
     concurrency: int = 1
     """LLM requests in flight. 1 keeps runs repeatable: the queue asks in proposal id order, and
@@ -243,7 +250,8 @@ class Simulation:
         stored = [t for t in texts if t is not None]
         ids = [t.id for t in stored]
         labels = self.llm.labels()
-        todo = [t for t in stored if t.id not in self.ahead_ids]
+        # Labels switched off (switch_llm_off) are not asked of the LLM, as in the app.
+        todo = [t for t in stored if t.id not in self.ahead_ids] if labels else []
         t0 = time.perf_counter()
         summary = asyncio.run(self.llm.run([(t, labels) for t in todo], batch=self.cfg.batch))
         self.result.llm_s += time.perf_counter() - t0
@@ -406,6 +414,13 @@ class Simulation:
         point["f_in_use"] = self.f_in_use
         if self.strategy.model:
             self.model = model_proposer(self.project, self.strategy.model_min_score)
+        if self.strategy.switch_llm_off and row["promoted"]:
+            per_label = row["scores"]["gold"].get("labels") or {}
+            for label, f in self.cfg.llm_gold_f.items():
+                model_f = 100 * float((per_label.get(label) or {}).get("f", 0.0))
+                if model_f > f:
+                    self.store.set_llm_off(label, True)
+            point["llm_off"] = sorted(self.store.llm_off_labels())
         return point
 
     def run(self, on_point: Callable[[str, dict[str, Any]], None]) -> StrategyResult:
