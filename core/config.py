@@ -111,9 +111,9 @@ class Settings(BaseSettings):
     embed_model: str = ""
     """Embedding model name sent to `embed_base_url`; empty means the local embedder."""
     embed_dim: int = Field(default=128, ge=8, le=4096)
-    """Dimensions of the local embedder's vectors. A search reads them all: at 100,000 vectors
-    128 dimensions take about 15 ms of CPU on a 2-core VM, 256 twice that, for slightly better
-    neighbours (MIT Movie precision@5: 28.7% vs 30.4%; bench/RESULTS.md, "Retrieval")."""
+    """Dimensions of the local embedder's vectors. A search reads them all, so its cost grows
+    with the dimensions, for slightly better neighbours (bench/RESULTS.md, "Retrieval", has
+    both measured)."""
     embed_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("NERLOOP_EMBED_API_KEY")
     )
@@ -124,8 +124,8 @@ class Settings(BaseSettings):
     texts in batch prompts); 0 turns few-shot examples off."""
     fewshot_min_similarity: float = Field(default=0.35, ge=-1.0, le=1.0)
     """Lowest cosine similarity at which an accepted text is used as an example. 0.35 suits the
-    local embedder (on MIT Movie 99% of random pairs are below about 0.38 at 128 dimensions and
-    the median nearest neighbour is at 0.62); an endpoint's model has its own scale."""
+    local embedder: it sits above nearly all random pairs and below the typical nearest
+    neighbour (bench/RESULTS.md, "Retrieval"); an endpoint's model has its own scale."""
     fewshot_max_tokens: int = Field(default=400, ge=0)
     """Budget of prompt tokens for the examples (estimated at 4 characters a token)."""
 

@@ -75,7 +75,7 @@ class ChatResult:
 
 def tls_context(base_url: str) -> ssl.SSLContext:
     """The TLS context to give every httpx client of `base_url`: made once, since httpx builds
-    one per client otherwise (~10-100 ms). A plain-http endpoint never does TLS (redirects are
+    one per client otherwise, which is slow (it loads the CA bundle). A plain-http endpoint never does TLS (redirects are
     not followed, so a request cannot move to https): it gets a cheap context never used."""
     if base_url.lower().startswith("https:"):
         return httpx.create_ssl_context()
@@ -169,7 +169,7 @@ class LLMClient:
         self._timeout = httpx.Timeout(settings.llm_timeout)
         self._deadline = settings.llm_timeout
         self._transport = transport
-        # One TLS context for every lane: building one per httpx client costs ~10-100 ms.
+        # One TLS context for every lane: building one per httpx client reloads the CA bundle.
         self._verify = tls_context(self.base_url)
         # One lane a request in flight, each an httpx client with a single connection. The
         # lanes bound concurrency (a request waits for a free lane), and they keep httpcore's

@@ -80,7 +80,7 @@ class ModelProposer:
     ) -> None:
         # A model on disk is loaded when it is first asked (`nlp`): the queue makes every
         # proposer at start-up, and the first questions often come from stored proposals, so
-        # the app's first question does not wait for spaCy to read a pipeline (0.2-0.4 s).
+        # the app's first question does not wait for spaCy to read a pipeline.
         self._model = model
         self._nlp: Language | None = None if isinstance(model, str | Path) else model
         known = self._known_labels()

@@ -78,7 +78,7 @@ class TextsMixin(StoreBase):
             last = rows[-1]["id"]
 
     def has_texts(self, split: Split) -> bool:
-        """Whether the split holds any text (one index probe; counting 1M rows takes ~70 ms)."""
+        """Whether the split holds any text (one index probe, where counting reads every row)."""
         return self.scalar("SELECT EXISTS (SELECT 1 FROM texts WHERE split = ?)", [split]) == 1
 
     def count_texts(self, split: Split | None = None) -> int:

@@ -34,17 +34,15 @@ if TYPE_CHECKING:
     from nerloop.core.store.runs import RunStatus
 
 DEFAULT_EPOCHS = 30
-"""Epochs of a run unless told otherwise. On MIT Movie with the default training budget
-(2,000 steps), 30 epochs gained over scratch at every checkpoint (mean F +7.8 at 150
-decisions, +4.1 at 300, +2.5 at 750, +0.6 at 1,500, +1.0 at 3,000; bench/RESULTS.md,
-"Pretraining"), where 10 epochs gained less and lost 1.6 at 1,500. 60 epochs did better still
-at 300 steps (not measured at 2,000). A run reads epochs x the texts' words, about 7,000 words
-a second of one core: 30 epochs of 10,000 ten-word texts take about 7 CPU-minutes, once per
-project (or when the pool has grown a lot)."""
+"""Epochs of a run unless told otherwise: with the default training budget, 30 epochs gained
+over training from scratch at every checkpoint measured, where 10 gained less (figures in
+bench/RESULTS.md, "Pretraining"). A run reads epochs x the texts' words, so its time grows
+with both; it runs once per project (or when the pool has grown a lot)."""
 DEFAULT_MAX_TEXTS = 10_000
 """Texts of a run at most unless told otherwise (a seeded sample of a larger pool): about the
-measured pool (9,732 texts), which keeps a default run near 7 CPU-minutes. Whether all of a
-larger pool for fewer epochs does better than a sample was not measured."""
+size of the pool the default epochs were measured on, which bounds a default run's time
+(bench/RESULTS.md, "Pretraining"). Whether all of a larger pool for fewer epochs does better
+than a sample was not measured."""
 
 
 NO_POOL_TEXTS = "the pool has no texts: pretraining reads the pool's raw text (nerloop import)"
