@@ -273,8 +273,9 @@ def _doc(
 def msgpack_registries_cached() -> Iterator[None]:
     """Make DocBin.add fast. Every doc's span groups are serialised by a new srsly Packer, whose
     constructor asks the encoder registry for all its functions; that rescans the installed
-    packages' entry points and the whole catalogue registry (most of an export's time,
-    as bench/import_export.py shows). Inside this block the two srsly registries answer from a copy taken once.
+    packages' entry points and the whole catalogue registry (most of an export's time, as
+    bench/import_export.py shows). Inside this block the two srsly registries answer from a
+    copy taken once.
     """
     from srsly import msgpack
 

@@ -75,8 +75,9 @@ class ChatResult:
 
 def tls_context(base_url: str) -> ssl.SSLContext:
     """The TLS context to give every httpx client of `base_url`: made once, since httpx builds
-    one per client otherwise, which is slow (it loads the CA bundle). A plain-http endpoint never does TLS (redirects are
-    not followed, so a request cannot move to https): it gets a cheap context never used."""
+    one per client otherwise, which is slow (it loads the CA bundle). A plain-http endpoint
+    never does TLS (redirects are not followed, so a request cannot move to https): it gets a
+    cheap context never used."""
     if base_url.lower().startswith("https:"):
         return httpx.create_ssl_context()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
