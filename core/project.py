@@ -52,6 +52,14 @@ class ProjectError(Exception):
     """A folder that is not (or cannot become) a nerloop project."""
 
 
+def connect(project_path: Path) -> Store:
+    """A new connection to the database of the project in `project_path`, for the calling
+    thread: sqlite3 connections belong to the thread that opened them, so every thread that
+    reads or writes (a pane's worker, the queue's thread, a run's follower) opens its own
+    here and closes it when done. Code that holds a `Project` calls `Project.connect`."""
+    return Store(project_path / DB_FILE)
+
+
 class Project:
     """Everything a job needs about one project: its folder, store, taxonomy and settings."""
 
@@ -86,7 +94,7 @@ class Project:
             )
         taxonomy = read_taxonomy(path / TAXONOMY_FILE)
         settings = load_settings(path)
-        store = Store(path / DB_FILE)
+        store = connect(path)
         try:
             cls._store_taxonomy(store, taxonomy, path / TAXONOMY_FILE)
         except BaseException:
@@ -105,6 +113,16 @@ class Project:
             # commands use the file as it is, writing ones are refused by the store.
             return store.taxonomy_version()
         return store.sync_taxonomy(taxonomy, str(path))
+
+    def connect(self) -> Store:
+        """A new connection to this project's database for the calling thread (`connect`);
+        `self.store` stays with the thread that opened the project. The caller closes it."""
+        return connect(self.path)
+
+    def for_thread(self) -> Project:
+        """This project on a connection of its own (`connect`), with the taxonomy and settings
+        in force now, for a worker thread; the caller closes it (`close`)."""
+        return Project(self.path, self.connect(), self.taxonomy, self.settings)
 
     def reload_taxonomy(self) -> int:
         """Re-read taxonomy.toml (after an edit); returns the stored version."""

@@ -121,7 +121,7 @@ class NerloopApp(App[None]):
         """The project on the queue thread's own connection (call it on that thread)."""
         p = self.project
         if self._queue_store is None:
-            self._queue_store = Store(p.store.path)
+            self._queue_store = p.connect()
         return Project(p.path, self._queue_store, p.taxonomy, p.settings)
 
     def _proposers_here(self) -> list[Proposer]:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from nerloop.core.config import PretrainedChoice, SilverChoice
-from nerloop.core.project import DB_FILE, MODELS_DIR, Project
+from nerloop.core.project import MODELS_DIR, Project, connect
 from nerloop.core.store import Store
 from nerloop.core.store.runs import RunPurpose, RunStatus
 from nerloop.core.training.data import Policy
@@ -135,7 +135,7 @@ class WorkerRun:
         raise NotImplementedError
 
     def _store(self) -> Store:
-        return Store(self.project_path / DB_FILE)
+        return connect(self.project_path)
 
     @property
     def running(self) -> bool:

@@ -141,9 +141,9 @@ class ComparePane(Vertical, can_focus=True):
         self._find(self.label)
 
     def _make_finder(self) -> _Finder:
-        p = self.project
-        store = Store(p.store.path)
-        proposer = ModelProposer.from_project(Project(p.path, store, p.taxonomy, p.settings))
+        project = self.project.for_thread()
+        store = project.store
+        proposer = ModelProposer.from_project(project)
         run = store.promoted_run()
         has_stored = bool(store.scalar("SELECT 1 FROM proposals WHERE source = 'model' LIMIT 1"))
         ab = BlindAB(
@@ -153,7 +153,7 @@ class ComparePane(Vertical, can_focus=True):
             model_detail=f"run-{run['id']}" if run is not None else "",
             session=self.session_id,
         )
-        labels = [label.name for label in p.taxonomy.ner_labels]
+        labels = [label.name for label in project.taxonomy.ner_labels]
         return _Finder(store, ab, proposer is not None or has_stored, labels)
 
     def _find_on_thread(self, label: str | None, want: int) -> tuple[list[Comparison], bool, str]:

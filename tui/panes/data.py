@@ -15,7 +15,6 @@ from textual.widgets import Static
 
 from nerloop.core.project import Project
 from nerloop.core.stats import project_stats
-from nerloop.core.store import Store
 from nerloop.tui.keymap import DATA
 from nerloop.tui.widgets.render import plain
 
@@ -103,14 +102,12 @@ class DataPane(VerticalScroll, can_focus=True):
 
     @work(thread=True, exclusive=True, group="data")
     def _read(self) -> None:
-        # A Project for this thread: sqlite3 connections belong to the thread that opened them.
-        p = self.project
-        store = Store(p.store.path)
+        project = self.project.for_thread()
         try:
-            figures = project_stats(Project(p.path, store, p.taxonomy, p.settings))
-            imports = store.imports()
+            figures = project_stats(project)
+            imports = project.store.imports()
         finally:
-            store.close()
+            project.close()
         self.post_message(self.Counted(figures, imports))
 
     def on_data_pane_counted(self, message: Counted) -> None:

@@ -30,7 +30,6 @@ from nerloop.core.evaluate import (
 )
 from nerloop.core.project import Project
 from nerloop.tui import keymap
-from nerloop.tui.panes.train import thread_project
 from nerloop.tui.widgets.render import plain
 
 SOURCES = ("model", "llm", "rules")
@@ -135,7 +134,7 @@ class EvaluatePane(VerticalScroll, can_focus=True):
 
     @work(thread=True, exclusive=True, group="evaluate")
     def _score(self) -> None:
-        project = thread_project(self.project)
+        project = self.project.for_thread()
         try:
             _run, nlp = model_in_use(project)
             report = evaluate_project(project, nlp=nlp)

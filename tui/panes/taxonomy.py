@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -15,7 +14,6 @@ from textual.widgets import Static, Tree
 
 from nerloop.core.display import one_line
 from nerloop.core.project import Project
-from nerloop.core.store import Store
 from nerloop.core.taxonomy import Label, update_label
 from nerloop.tui.keymap import TAXONOMY
 from nerloop.tui.widgets.modals import EditLabelScreen
@@ -66,11 +64,11 @@ class TaxonomyPane(Vertical, can_focus=False):
         self.action_refresh()
 
     def action_refresh(self) -> None:
-        self._count(self.project.store.path)
+        self._count()
 
     @work(thread=True, exclusive=True, group="taxonomy-counts")
-    def _count(self, path: Any) -> None:
-        store = Store(path)
+    def _count(self) -> None:
+        store = self.project.connect()
         try:
             counts = store.label_counts()
         finally:

@@ -23,7 +23,6 @@ from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
 from nerloop.core.project import Project
-from nerloop.core.store import Store
 from nerloop.core.training.event_lines import event_line
 from nerloop.core.training.runner import (
     TrainingBusyError,
@@ -40,13 +39,6 @@ RETRAIN_CHECK_S = 30.0
 
 def _pct(value: Any) -> str:
     return "-" if value is None else f"{float(value) * 100:.1f}"
-
-
-def thread_project(project: Project) -> Project:
-    """The project with its own Store: sqlite3 connections belong to the thread that opened
-    them, and these run in worker threads."""
-    assert project.store.path is not None
-    return Project(project.path, Store(project.store.path), project.taxonomy, project.settings)
 
 
 def f_points(steps: list[int], dev_f: list[float | None]) -> tuple[list[int], list[float]]:
@@ -196,7 +188,7 @@ class TrainPane(Vertical, can_focus=True):
 
     @work(thread=True, group="train")
     def _start(self) -> None:
-        project = thread_project(self.project)
+        project = self.project.for_thread()
         try:
             run = start_training(project)
         except TrainingBusyError as exc:
@@ -210,7 +202,7 @@ class TrainPane(Vertical, can_focus=True):
     def _check_retrain(self) -> None:
         if self.run is not None and self.run.running:
             return
-        project = thread_project(self.project)
+        project = self.project.for_thread()
         try:
             run = maybe_retrain(project)
         finally:
