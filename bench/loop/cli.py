@@ -97,9 +97,8 @@ DEFAULT_STRATEGIES = [
     "llm+silver/complete",
     "llm+fix+silver/complete",
     "llm+model+fix+accept-text/complete",
+    "llm+model+fix+accept-text+switch/complete",
 ]
-# Run again with other seeds (another pool order, other LLM noise) for their mean and spread.
-SEED_STRATEGIES = "llm+fix/complete,llm+model+fix+accept-text/complete"
 DEFAULT_POINTS = "1000,2000,3000,4000"
 QUICK_STRATEGIES = ["llm/complete", "llm+fix/complete"]
 
@@ -171,7 +170,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="0,1,2",
         help="seeds: the first runs every strategy, the others --seed-strategies only",
     )
-    p.add_argument("--seed-strategies", default=SEED_STRATEGIES)
+    p.add_argument(
+        "--seed-strategies",
+        help="strategies the seeds after the first run (default: for each profile the two with "
+        "the best mean F on the first seed)",
+    )
     p.add_argument("--jobs", type=int, default=2, help="runs at once (one process each)")
     p.add_argument(
         "--oracle",

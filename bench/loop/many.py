@@ -2,9 +2,10 @@
 
 Each (profile, seed) is a `python -m bench.loop --profile P --seed S` child writing
 bench/out/loop/P-seedS.json and its log beside it; the first seed runs every strategy, the
-others `--seed-strategies` only. `--jobs` children run at once (the trainings are single
-threaded, so two use the two cores). Meanwhile this process trains the oracle curve. Then the
-figures are merged: a table per profile, the seeds' mean and spread, the oracle, RESULTS.md.
+others the two that did best on it for that profile (or `--seed-strategies`). `--jobs`
+children run at once (the trainings are single threaded, so two use the two cores).
+Meanwhile this process trains the oracle curve. Then the figures are merged: a table per
+profile, the seeds' mean and spread, the oracle, RESULTS.md.
 """
 
 from __future__ import annotations
@@ -82,14 +83,16 @@ def run_children(jobs: list[tuple[str, list[str], Path]], at_once: int) -> dict[
     return codes
 
 
-def seed_table(by_profile: dict[str, list[dict[str, Any]]], names: list[str]) -> list[str]:
+def seed_table(
+    by_profile: dict[str, list[dict[str, Any]]], names: dict[str, list[str]]
+) -> list[str]:
     """Mean and range of F at each effort point over the seeds, per profile and strategy."""
     rows = [
         "| LLM | strategy | effort | mean F | min-max | seeds |",
         "|---|---|---:|---:|---|---:|",
     ]
     for profile, reports in by_profile.items():
-        for name in names:
+        for name in names.get(profile, []):
             at: dict[int, list[float]] = {}
             for report in reports:
                 for r in report["strategies"]:
@@ -120,7 +123,7 @@ def section(merged: dict[str, Any]) -> str:
     lines = [
         f"## {SECTION}",
         "",
-        f"Command: `{merged['command']}`  ",
+        f"Command: `{merged['command']}` (at commit {merged['commit']})  ",
         f"Date: {merged['date']}; machine: {first['machine']}; total wall time "
         f"{merged['wall_s'] / 60:.1f} min, CPU time {merged['cpu_min']:.1f} min (all processes, "
         f"trainings included); {merged['jobs']} runs at once; 1-minute load average at the end "
@@ -152,9 +155,11 @@ def section(merged: dict[str, Any]) -> str:
     lines += [
         "### Seeds",
         "",
-        f"The strategies {', '.join(merged['seed_strategies'])} over seeds "
+        "For each LLM, the two strategies with the best mean F on the first seed, over seeds "
         f"{', '.join(map(str, merged['seeds']))} (each seed another pool order and other LLM "
-        "noise):",
+        "noise): "
+        + "; ".join(f"{p}: {', '.join(n)}" for p, n in merged["seed_strategies"].items())
+        + ".",
         "",
         *merged["seed_rows"],
         "",
@@ -180,20 +185,34 @@ def run_many(args: argparse.Namespace, argv: list[str]) -> int:
     started = time.perf_counter()
     folder = args.out.parent / "loop"
     folder.mkdir(parents=True, exist_ok=True)
-    jobs: list[tuple[str, list[str], Path]] = []
     outs: dict[tuple[str, int], Path] = {}
     all_strategies = args.strategies or ",".join(default_strategies())
-    for seed in args.seed_list:
-        for profile in args.profile_list:
-            name = f"{profile}-seed{seed}"
-            out = folder / f"{name}.json"
-            strategies = all_strategies if seed == args.seed_list[0] else args.seed_strategies
-            outs[(profile, seed)] = out
-            jobs.append(
-                (name, child_argv(args, profile, seed, strategies, out), folder / f"{name}.log")
-            )
+    first, others = args.seed_list[0], args.seed_list[1:]
+
+    def job(profile: str, seed: int, strategies: str) -> tuple[str, list[str], Path]:
+        name = f"{profile}-seed{seed}"
+        outs[(profile, seed)] = folder / f"{name}.json"
+        argv = child_argv(args, profile, seed, strategies, outs[(profile, seed)])
+        return name, argv, folder / f"{name}.log"
+
     codes: dict[str, int] = {}
-    pool = threading.Thread(target=lambda: codes.update(run_children(jobs, args.jobs)))
+    seed_names: dict[str, list[str]] = {}
+
+    def all_runs() -> None:
+        # The first seed runs every strategy; the other seeds repeat the two that did best on
+        # it, for each profile (chosen from the figures, so that any dataset gets its own).
+        codes.update(
+            run_children([job(p, first, all_strategies) for p in args.profile_list], args.jobs)
+        )
+        later = []
+        for profile in args.profile_list:
+            out = outs[(profile, first)]
+            chosen = args.seed_strategies or ",".join(best_two(out))
+            seed_names[profile] = [s for s in chosen.split(",") if s]
+            later += [job(profile, s, chosen) for s in others if chosen]
+        codes.update(run_children(later, args.jobs))
+
+    pool = threading.Thread(target=all_runs)
     pool.start()
     oracle: list[dict[str, Any]] = []
     if args.oracle:
@@ -212,7 +231,6 @@ def run_many(args: argparse.Namespace, argv: list[str]) -> int:
             if shown and args.out == BENCH / "out" / "loop.json":
                 shutil.copyfile(png, BENCH / shown)
             profiles[profile] = {**report, "png": shown}
-    seed_names = args.seed_strategies.split(",")
     merged = {
         "command": "python -m bench.loop " + " ".join(argv),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -220,6 +238,7 @@ def run_many(args: argparse.Namespace, argv: list[str]) -> int:
         "cpu_min": round(cpu_minutes(), 1),
         "load_avg": [round(x, 1) for x in os.getloadavg()],
         "jobs": args.jobs,
+        "commit": commit(),
         "profiles": profiles,
         "seeds": args.seed_list,
         "seed_strategies": seed_names,
@@ -233,7 +252,33 @@ def run_many(args: argparse.Namespace, argv: list[str]) -> int:
     if profiles and args.out == BENCH / "out" / "loop.json":
         update_results_md(BENCH / "RESULTS.md", text)
     print(f"wrote {args.out}")
-    return 1 if any(codes.values()) or len(codes) < len(jobs) else 0
+    return 1 if any(codes.values()) or len(codes) < len(outs) else 0
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        )
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def best_two(report_path: Path) -> list[str]:
+    """The two strategies with the highest mean F over their scored points."""
+    if not report_path.exists():
+        return []
+    report = json.loads(report_path.read_text())
+    ranked = sorted(
+        (
+            statistics.mean(p["f"] for p in r["points"] if p.get("f") is not None),
+            r["strategy"],
+        )
+        for r in report["strategies"]
+        if any(p.get("f") is not None for p in r["points"])
+    )
+    return [name for _, name in ranked[-2:][::-1]]
 
 
 def default_strategies() -> list[str]:
