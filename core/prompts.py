@@ -7,7 +7,7 @@ Two modes:
 - per label (`ner-per-label/v1`): "list the exact substrings of this text that are LABEL";
 - batch (`ner-batch/v2`): all labels of one text in one call. v2 adds one sentence to v1's
   instruction, that a label with no mention gets no item: its few-shot examples are texts
-  reviewed for every label (core/retrieval.py), whose answers show "none" for a label only by
+  reviewed for every label (core/retrieval/), whose answers show "none" for a label only by
   leaving it out. v1 still renders (`batch_prompt(..., version=BATCH_V1)`), so the prompts and
   cache keys of old ledger rows can be reproduced.
 

@@ -149,7 +149,7 @@ class LLMProposer:
     @classmethod
     def from_project(cls, project: Project, **kw: Any) -> LLMProposer:
         """A proposer for `project`; unless `examples_for` is given, prompts get few-shot
-        examples retrieved from the answers (core/retrieval.py: accepted examples of the label
+        examples retrieved from the answers (core/retrieval/: accepted examples of the label
         per label, complete texts in batch mode; settings fewshot_k = 0 turns them off)."""
         proposer = cls(project.store, project.taxonomy, project.settings, project.nlp, **kw)
         if "examples_for" not in kw and project.settings.fewshot_k > 0:

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 import pytest
 
-from nerloop.core import retrieval
+from nerloop.core.retrieval import retriever as retrieval
 from nerloop.core.config import load_settings
 from nerloop.core.llm import cache_key
 from nerloop.core.project import Project
