@@ -26,6 +26,7 @@ from nerloop.core.proposers.registry import proposers_for
 from nerloop.core.queue import GOLD_SET, Queue, Task
 from nerloop.core.session import Session, Tokenize, spacy_tokenizer
 from nerloop.core.store import Store
+from nerloop.core.taxonomy_edit import LabelEdit, follow_edit
 from nerloop.tui import keymap
 from nerloop.tui.panes.annotate import AnnotatePane
 from nerloop.tui.panes.compare import ComparePane
@@ -222,14 +223,9 @@ class NerloopApp(App[None]):
         else:
             pane.focus()
 
-    def taxonomy_changed(self) -> None:
+    def taxonomy_changed(self, edit: LabelEdit) -> None:
         """A label was edited: the queue uses the new taxonomy and rules from now on."""
-        self.queue.taxonomy = self.project.taxonomy
-        self.queue.proposers = self._proposers_here
-        for label in self.project.taxonomy.rule_labels:
-            # New terms may match texts the rules already went over: let them run again.
-            self.project.store.clear_coverage(label.name, "rule")
-            self.queue.forget_coverage(label.name, "rule")
+        follow_edit(self.queue, self.project.taxonomy, edit, self._proposers_here)
 
     HELP_GROUPS = (
         ("Anywhere", keymap.APP),

@@ -14,7 +14,8 @@ from textual.widgets import Static, Tree
 
 from nerloop.core.display import one_line
 from nerloop.core.project import Project
-from nerloop.core.taxonomy import Label, update_label
+from nerloop.core.taxonomy import Label
+from nerloop.core.taxonomy_edit import LabelEdit, edit_label
 from nerloop.tui.keymap import TAXONOMY
 from nerloop.tui.widgets.modals import EditLabelScreen
 
@@ -43,7 +44,9 @@ class TaxonomyPane(Vertical, can_focus=False):
             super().__init__()
             self.counts = counts
 
-    def __init__(self, project: Project, on_change: Callable[[], None], id: str | None = None):
+    def __init__(
+        self, project: Project, on_change: Callable[[LabelEdit], None], id: str | None = None
+    ):
         super().__init__(id=id)
         self.project = project
         self.on_change = on_change
@@ -121,17 +124,15 @@ class TaxonomyPane(Vertical, can_focus=False):
         if node is None or node.data is None:
             return
         label = self.project.taxonomy.get(node.data)
+        edits: list[LabelEdit] = []
 
         def save(description: str, terms: list[str]) -> None:
-            update_label(
-                self.project.taxonomy_path, label.name, description=description, terms=terms
-            )
-            self.project.reload_taxonomy()
+            edits.append(edit_label(self.project, label.name, description=description, terms=terms))
 
         def done(saved: bool | None) -> None:
-            if saved:
+            if saved and edits:
                 self.rebuild()
-                self.on_change()
+                self.on_change(edits[-1])
                 self.app.notify(f"Saved {label.name} to taxonomy.toml.", timeout=3)
 
         self.app.push_screen(
