@@ -44,6 +44,7 @@ from nerloop.core.llm import LLMClient
 from nerloop.core.project import Project
 from nerloop.core.prompts import batch_prompt
 from nerloop.core.proposers.llm import LLMProposer
+from nerloop.core.proposers.llm_writer import commit_outcomes
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -185,14 +186,15 @@ def overhead(root: Path, records: list[dict[str, Any]], url: str, calls: int, ru
 
     proposer = LLMProposer.from_project(project)
     texts = list(project.store.iter_texts("pool"))
+    store = project.store
 
     async def pipeline() -> tuple[float, float, int]:
         async with LLMClient(project.settings) as client:
-            await proposer.ask(client, texts[0], LABELS, batch=True)
+            commit_outcomes(store, [await proposer.ask(client, texts[0], LABELS, batch=True)])
             cpu0, wall0 = time.process_time(), time.perf_counter()
             n = 0
             for t in texts[1 : calls + 1]:
-                await proposer.ask(client, t, LABELS, batch=True)
+                commit_outcomes(store, [await proposer.ask(client, t, LABELS, batch=True)])
                 n += 1
             return time.process_time() - cpu0, time.perf_counter() - wall0, n
 

@@ -431,7 +431,8 @@ class Queue:
         except Exception as exc:  # any proposer error: report it, keep the app running
             self._failures[source] = _Failure(f"{type(exc).__name__}: {exc}", time.monotonic())
             return False
-        store.add_proposals(proposals)
+        if not proposer.commits:
+            store.add_proposals(proposals)
         store.mark_covered(label, source, [i for i in ids if i not in failed])
         if failed:
             self._skipped.setdefault(key, {}).update(failed)

@@ -42,6 +42,7 @@ from nerloop.core.evaluate import predict, score_spans
 from nerloop.core.project import DB_FILE, Project
 from nerloop.core.prompts import FewShot
 from nerloop.core.proposers.llm import LLMProposer
+from nerloop.core.proposers.llm_task import ShotsFrom
 from nerloop.core.proposers.model import ModelProposer
 from nerloop.core.queue import Queue
 from nerloop.core.records import Span, StoredText, input_hash
@@ -199,7 +200,7 @@ class Simulation:
             settings["silver"] = strategy.silver
         self.project = make_project(workdir / strategy.name.replace("/", "-"), data, settings)
         self.store = self.project.store
-        examples = fewshot_adapter(self.project) if strategy.fewshot else None
+        examples = ShotsFrom(fewshot_adapter(self.project)) if strategy.fewshot else None
         self.llm = LLMProposer.from_project(self.project, examples_for=examples)
         self.model: ModelProposer | None = None
         self.queue = Queue(

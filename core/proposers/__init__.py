@@ -1,7 +1,8 @@
 """Sources of proposals. Each proposer turns (text, label) into spans worth asking about.
 
 Every source (LLM, rules, model) plugs into the queue the same way: it is called with stored
-texts and a label and returns `NewProposal`s, which the queue stores and asks in its own order.
+texts and a label and returns `NewProposal`s, which the queue asks in its own order (storing
+them first unless the proposer `commits` them itself).
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ class TextsFailed(Exception):
 class Proposer(Protocol):
     source: Source
     """Which source the proposals carry (llm, rule, model)."""
+
+    commits: bool
+    """True when `propose` has already stored what it returns (the LLM proposer commits each
+    ledger row with its proposals in one transaction); the queue stores the others'."""
 
     def labels(self) -> Sequence[str]:
         """The labels this proposer can propose for."""

@@ -13,15 +13,13 @@ LLM switch is off (label_settings.llm_off) and rule labels are never asked.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from nerloop.core.align import Aligner, answers_from_json
 from nerloop.core.config import Settings
 from nerloop.core.llm import (
     LLMClient,
@@ -35,18 +33,24 @@ from nerloop.core.prompts import (
     BATCH_VERSIONS,
     PER_LABEL_VERSION,
     FewShot,
-    Prompt,
-    batch_prompt,
     batch_target,
-    per_label_prompt,
 )
 from nerloop.core.proposers import TextsFailed
+from nerloop.core.proposers.llm_task import (
+    FewShotSource,
+    Job,
+    Outcome,
+    ProposeSummary,
+    build_prompt,
+    place_answer,
+    request_record,
+)
 from nerloop.core.proposers.llm_writer import OutcomeWriter
 from nerloop.core.records import NewProposal, Source, StoredText
 from nerloop.core.retrieval import FewShotProvider
 from nerloop.core.store import Store
 from nerloop.core.store.llm import LLMCall
-from nerloop.core.taxonomy import Label, Taxonomy
+from nerloop.core.taxonomy import Taxonomy
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -54,66 +58,17 @@ if TYPE_CHECKING:
 
     from nerloop.core.project import Project
 
-ExamplesFor = Callable[[StoredText, Sequence[str]], Sequence[FewShot]]
-"""(text, label names) -> few-shot examples for its prompt (retrieval fills this in)."""
-
 DOC_CACHE = 256
 """Tokenized texts kept for the next labels' answers."""
-
-Job = tuple[StoredText, Sequence[str]]
-"""A text and the labels to ask for in it."""
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What one request (one text, one label or one batch) gave."""
-
-    text: StoredText
-    target: str
-    proposals: list[NewProposal]
-    dropped: Counter[str]
-    cached: bool
-    error: str | None = None
-    call: LLMCall | None = None
-    """The ledger row, written together with the proposals."""
-
-
-@dataclass(slots=True)
-class ProposeSummary:
-    requests: int = 0
-    calls: int = 0
-    """Requests that went to the LLM (not served from the cache)."""
-    cache_hits: int = 0
-    placed: int = 0
-    dropped: Counter[str] = field(default_factory=Counter)
-    errors: int = 0
-    error_messages: Counter[str] = field(default_factory=Counter)
-
-    def add(self, outcome: Outcome) -> None:
-        self.requests += 1
-        self.cache_hits += outcome.cached
-        self.calls += not outcome.cached
-        self.placed += len(outcome.proposals)
-        self.dropped.update(outcome.dropped)
-        if outcome.error is not None:
-            self.errors += 1
-            self.error_messages[outcome.error] += 1
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "calls": self.calls,
-            "cache_hits": self.cache_hits,
-            "placed": self.placed,
-            "dropped": dict(self.dropped),
-            "errors": self.errors,
-        }
 
 
 class LLMProposer:
     """Proposals from an OpenAI-compatible LLM (source `llm`)."""
 
     source: Source = "llm"
+    commits = True
+    """`propose` commits each ledger row with its proposals (llm_writer): the queue must not
+    store them again."""
 
     def __init__(
         self,
@@ -122,7 +77,7 @@ class LLMProposer:
         settings: Settings,
         nlp: Language,
         *,
-        examples_for: ExamplesFor | None = None,
+        examples_for: FewShotSource | None = None,
         client_factory: Callable[[], LLMClient] | None = None,
     ) -> None:
         self.store = store
@@ -204,46 +159,19 @@ class LLMProposer:
 
     # -- one request ---------------------------------------------------------------------------
 
-    def _prompt(self, text: StoredText, labels: Sequence[Label], batch: bool) -> Prompt:
-        names = [lab.name for lab in labels]
-        provider = self.examples_for
-        examples: tuple[FewShot, ...] = ()
-        if isinstance(provider, FewShotProvider):
-            # Told the mode: a batch of one label wants complete texts too.
-            examples = tuple(provider.shots(text, names, batch=batch))
-        elif provider is not None:
-            examples = tuple(provider(text, names))
-        if batch:
-            return batch_prompt(text.text, labels, examples)
-        return per_label_prompt(text.text, labels[0], examples)
-
     async def ask(
-        self,
-        client: LLMClient,
-        text: StoredText,
-        labels: Sequence[str],
-        *,
-        batch: bool,
-        commit: bool = True,
-    ) -> Outcome:
-        """Ask about one text (one label, or all `labels` in batch mode) and place the answer.
-        With `commit`, the ledger row and the proposals are stored before this returns;
-        otherwise the caller stores `outcome.call` and `outcome.proposals` together.
-        LLMUnreachableError propagates."""
-        outcome = await self._ask(client, text, labels, batch=batch)
-        if commit and outcome.call is not None:
-            self.store.record_llm_call(outcome.call, outcome.proposals)
-        return outcome
-
-    async def _ask(
         self, client: LLMClient, text: StoredText, labels: Sequence[str], *, batch: bool
     ) -> Outcome:
+        """Ask about one text (one label, or all `labels` in batch mode) and place the answer.
+        Nothing is stored: the caller commits `outcome.call` with `outcome.proposals`
+        (llm_writer.commit_outcomes). LLMUnreachableError propagates."""
         label_objs = [self.taxonomy.get(name) for name in labels]
-        if isinstance(self.examples_for, FewShotProvider):
-            # Vectors from an embeddings endpoint are awaited here, not fetched (blocking every
-            # request in flight) while the prompt is built.
-            await self.examples_for.prepare(text, labels, batch=batch)
-        prompt = self._prompt(text, label_objs, batch)
+        examples: Sequence[FewShot] = ()
+        if self.examples_for is not None:
+            # Awaited: vectors from an embeddings endpoint are fetched without blocking every
+            # request in flight.
+            examples = await self.examples_for.fewshot(text, labels, batch=batch)
+        prompt = build_prompt(text, label_objs, examples, batch=batch)
         key = cache_key(self.model, prompt, text.input_hash)
         base = LLMCall(
             cache_key=key,
@@ -257,16 +185,7 @@ class LLMProposer:
         if content is not None:
             call = replace(base, attempts=0)
         else:
-            # The system prompt is fixed by the prompt version: repeating its ~1 kB in every
-            # ledger row would double the size of the table for nothing.
-            request = json.dumps(
-                {
-                    "model": self.model,
-                    "prompt_version": prompt.version,
-                    "messages": [m for m in prompt.messages if m["role"] != "system"],
-                },
-                ensure_ascii=False,
-            )
+            request = request_record(self.model, prompt)
             try:
                 result = await client.chat(prompt.messages, prompt.schema)
             except LLMUnreachableError:
@@ -297,32 +216,15 @@ class LLMProposer:
             error = f"unreadable answer: {exc}"
             call = replace(call, error=error)
             return Outcome(text, prompt.target, [], Counter(), cached, error, call)
-        answers, dropped = answers_from_json(
-            value, prompt.labels, label=None if batch else prompt.labels[0]
-        )
-        aligner = Aligner(
+        proposals, dropped = place_answer(
+            value,
+            prompt,
+            text,
             self._doc(text),
+            model=self.model,
             threshold=self.settings.align_threshold,
             mode=self.settings.align_mode,
         )
-        alignment = aligner.align(answers)
-        dropped.update(alignment.dropped)
-        detail = f"{self.model}|{prompt.version}"
-        proposals = [
-            NewProposal(
-                text_id=text.id,
-                label=p.label,
-                start=p.start,
-                end=p.end,
-                token_start=p.token_start,
-                token_end=p.token_end,
-                source="llm",
-                source_detail=detail,
-                score=round(p.score / 100, 3),
-                context=p.context,
-            )
-            for p in alignment.placed
-        ]
         return Outcome(text, prompt.target, proposals, dropped, cached, None, call)
 
     # -- many requests -------------------------------------------------------------------------
@@ -360,7 +262,7 @@ class LLMProposer:
                         text, labels = todo.get_nowait()
                     except asyncio.QueueEmpty:
                         return
-                    writer.put(await self.ask(client, text, labels, batch=batch, commit=False))
+                    writer.put(await self.ask(client, text, labels, batch=batch))
 
             n = min(len(requests), self.settings.llm_concurrency)
             writer.start()
@@ -377,8 +279,8 @@ class LLMProposer:
 
     def propose(self, texts: Sequence[StoredText], label: str) -> list[NewProposal]:
         """Proposals for `label` in `texts` (the Proposer protocol), in text order, then
-        position, whatever order the concurrent answers came back in. They are already stored
-        when this returns (storing them again is a no-op). Runs its own event loop, so call
+        position, whatever order the concurrent answers came back in. They are already committed
+        with their ledger rows when this returns (`commits`). Runs its own event loop, so call
         it from a worker thread, not from inside a running loop's thread.
 
         TextsFailed when the LLM failed on some texts (after the client's retries) or its

@@ -1,4 +1,6 @@
-"""Committing LLM outcomes off the event loop, as they arrive (used by `LLMProposer.run`)."""
+"""The one committer of LLM outcomes: each ledger row with the proposals placed from its
+answer, in one transaction. `OutcomeWriter` does it off the event loop as outcomes arrive
+(`LLMProposer.run`); `commit_outcomes` is the transaction itself."""
 
 from __future__ import annotations
 
@@ -7,13 +9,16 @@ import contextlib
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
 
+from nerloop.core.proposers.llm_task import Outcome, ProposeSummary
 from nerloop.core.store import Store
 
-if TYPE_CHECKING:
-    from nerloop.core.proposers.llm import Outcome, ProposeSummary
+
+def commit_outcomes(store: Store, outcomes: Iterable[Outcome]) -> None:
+    """Store the outcomes' ledger rows and their proposals in one transaction, so an
+    interrupted job never has a call on record whose proposals are missing."""
+    store.record_llm_calls([(o.call, o.proposals) for o in outcomes if o.call is not None])
 
 
 class OutcomeWriter:
@@ -53,13 +58,10 @@ class OutcomeWriter:
         if self._error is not None:
             raise self._error
         if not self.threaded:
-            self._commit([outcome], self.store)
+            commit_outcomes(self.store, [outcome])
             self._report([outcome])
             return
         self._todo.put(outcome)
-
-    def _commit(self, batch: list[Outcome], store: Store) -> None:
-        store.record_llm_calls([(o.call, o.proposals) for o in batch if o.call is not None])
 
     def _commit_loop(self) -> None:
         assert self.store.path is not None
@@ -79,7 +81,7 @@ class OutcomeWriter:
                     except queue.Empty:
                         break
                 if batch:
-                    self._commit(batch, own)
+                    commit_outcomes(own, batch)
                     self._done.append(batch)
                     if self._loop is not None and not self._loop.is_closed():
                         with contextlib.suppress(RuntimeError):

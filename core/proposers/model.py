@@ -68,6 +68,7 @@ class ModelProposer:
     """Proposes the spans a trained pipeline's ner finds, with beam-search probabilities."""
 
     source: Source = "model"
+    commits = False
 
     def __init__(
         self,

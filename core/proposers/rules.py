@@ -18,6 +18,7 @@ class RuleProposer:
     overlap (the ruler's spans filter, core/rules.py)."""
 
     source: Source = "rule"
+    commits = False
 
     def __init__(self, taxonomy: Taxonomy) -> None:
         self._labels = [label.name for label in taxonomy.rule_labels]

@@ -89,6 +89,13 @@ class FewShotProvider:
         # As an `examples_for` that is told only the labels: several labels is a batch prompt.
         return self.shots(text, labels, batch=len(labels) > 1)
 
+    async def fewshot(
+        self, text: StoredText, labels: Sequence[str], *, batch: bool
+    ) -> list[FewShot]:
+        """The LLM proposer's one way in (its FewShotSource): `prepare`, then `shots`."""
+        await self.prepare(text, labels, batch=batch)
+        return self.shots(text, labels, batch=batch)
+
     async def prepare(self, text: StoredText, labels: Sequence[str], *, batch: bool) -> None:
         """Do, without blocking the event loop, the slow part of what `shots` with the same
         arguments would do: read which texts are complete (batch mode, in a thread), and embed

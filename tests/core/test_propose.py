@@ -11,7 +11,7 @@ import pytest
 
 from nerloop.core.project import Project
 from nerloop.core.prompts import FewShot, read_user_message
-from nerloop.core.proposers.llm import Outcome
+from nerloop.core.proposers.llm_task import Outcome, ShotsFrom
 from tests.helpers.fake_llm import FakeLLM, Fault, Noise
 from tests.helpers.propose_helpers import (
     GOLD,
@@ -104,11 +104,11 @@ def test_few_shot_examples_are_part_of_the_cache_key(project: Project, fake: Fak
     add_texts(project, [T1])
     texts = list(project.store.iter_texts("pool"))
     shots = [FewShot("wheat 200 usd/t fob rouen", (("PRICE", "200 usd/t"),))]
-    proposer(project, examples_for=lambda t, labels: shots).propose(texts, "PRICE")
-    proposer(project, examples_for=lambda t, labels: shots).propose(texts, "PRICE")
+    proposer(project, examples_for=ShotsFrom(lambda t, labels: shots)).propose(texts, "PRICE")
+    proposer(project, examples_for=ShotsFrom(lambda t, labels: shots)).propose(texts, "PRICE")
     assert fake.requests == 1
     other = [FewShot("corn 150 usd/t", (("PRICE", "150 usd/t"),))]
-    proposer(project, examples_for=lambda t, labels: other).propose(texts, "PRICE")
+    proposer(project, examples_for=ShotsFrom(lambda t, labels: other)).propose(texts, "PRICE")
     assert fake.requests == 2
     messages = fake.stats.bodies[-1]["messages"]
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]

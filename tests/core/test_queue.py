@@ -232,6 +232,7 @@ def test_empty_queue_for_a_ner_label_without_llm_says_to_configure_it(project: P
 
 class FailingProposer:
     source: Source = "llm"
+    commits = False
 
     def labels(self) -> Sequence[str]:
         return ["PRICE"]

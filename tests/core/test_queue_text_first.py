@@ -30,6 +30,8 @@ class PhraseProposer:
     """Proposes the first of its phrases found in a text, for one label; records the texts it
     was given."""
 
+    commits = False
+
     def __init__(self, project: Project, source: Source, label: str, *phrases: str) -> None:
         self.project = project
         self.source = source
@@ -59,6 +61,7 @@ class PhraseProposer:
 
 class FailingProposer:
     source: Source = "llm"
+    commits = False
 
     def labels(self) -> Sequence[str]:
         return ["PRICE"]

@@ -297,6 +297,7 @@ async def test_empty_queue_for_a_ner_label_without_llm(project: Project) -> None
 
 class Unreachable:
     source: Source = "llm"
+    commits = False
 
     def labels(self) -> Sequence[str]:
         return ["PRICE"]
