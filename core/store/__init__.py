@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from nerloop.core.store.abstats import ABStatsMixin
 from nerloop.core.store.annotations import AnnotationsMixin
+from nerloop.core.store.answered import AnsweredMixin
 from nerloop.core.store.base import (
     BUSY_TIMEOUT_MS,
     CorruptDatabaseError,
@@ -42,6 +43,7 @@ class Store(
     StatsMixin,
     TextsMixin,
     TaxonomyMixin,
+    AnsweredMixin,
     AnnotationsMixin,
     GoldMixin,
     MarksMixin,

@@ -1,4 +1,5 @@
-"""Queries for the A/B comparison of model and LLM, and the per-label "LLM off" switch."""
+"""Queries for the A/B comparison of model and LLM (the per-label "LLM off" switch it feeds
+is in llm.py)."""
 
 from __future__ import annotations
 
@@ -10,27 +11,6 @@ from nerloop.core.store.base import StoreBase
 
 
 class ABStatsMixin(StoreBase):
-    # -- the switch ----------------------------------------------------------------------------
-
-    def set_llm_off(self, label: str, off: bool) -> None:
-        """Stop (off=True) or resume asking the LLM for `label`; the queue and `nerloop propose`
-        honour it."""
-        with self.write():
-            self.db.conn.execute(
-                "INSERT INTO label_settings (label, llm_off) VALUES (?, ?) "
-                "ON CONFLICT (label) DO UPDATE SET llm_off = excluded.llm_off",
-                (label, int(off)),
-            )
-
-    def llm_off(self, label: str) -> bool:
-        """Whether the LLM is switched off for `label` (False for a label never switched)."""
-        value = self.scalar("SELECT llm_off FROM label_settings WHERE label = ?", [label])
-        return bool(value)
-
-    def llm_off_labels(self) -> set[str]:
-        """Every label the LLM is switched off for."""
-        return {r["label"] for r in self.query("SELECT label FROM label_settings WHERE llm_off")}
-
     # -- live accept rates ---------------------------------------------------------------------
 
     def accept_rates(self, last_n: int = 200) -> dict[str, dict[str, tuple[int, int]]]:

@@ -1,8 +1,9 @@
-"""Proposals, the append-only answers log, and leases on tasks."""
+"""Proposals, the append-only answers log and its counters, and leases on tasks (the reads
+that whole features are made from are in answered.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from nerloop.core.records import (
@@ -247,27 +248,6 @@ class AnnotationsMixin(StoreBase):
         )
         return [_answer_row(r) for r in rows]
 
-    def iter_answered(self, split: str | None = "pool") -> Iterator[dict[str, Any]]:
-        """Every live answer joined with its proposal and text, in answer order.
-
-        Each row: answer_id, answer, annotator, session, created, edited start/end/token span
-        (`a_start`... or None), the proposal's fields and text_id, text, input_hash, meta.
-        """
-        sql = (
-            "SELECT a.id AS answer_id, a.answer, a.annotator, a.session, a.created,"
-            ' a.start AS a_start, a."end" AS a_end, a.token_start AS a_token_start,'
-            ' a.token_end AS a_token_end, p.id AS proposal_id, p.label, p.start, p."end",'
-            " p.token_start, p.token_end, p.source, p.source_detail, p.score, p.task_hash,"
-            " t.id AS text_id, t.text, t.input_hash, t.meta, t.split"
-            f" FROM ({LIVE_ANSWERS}) a JOIN proposals p ON p.id = a.proposal_id"
-            " JOIN texts t ON t.id = p.text_id"
-        )
-        params: list[Any] = []
-        if split is not None:
-            sql += " WHERE t.split = ?"
-            params.append(split)
-        yield from self.db.query(sql + " ORDER BY a.id", params)
-
     def answer_counts(self) -> dict[str, int]:
         counts = {"accept": 0, "reject": 0, "ignore": 0}
         # Answers on pool texts: a text that moved to the gold set since is evaluation data,
@@ -279,6 +259,17 @@ class AnnotationsMixin(StoreBase):
         ):
             counts[row["answer"]] = row["n"]
         return counts
+
+    def count_accepted(self) -> int:
+        return int(self.scalar(f"SELECT count(*) FROM ({LIVE_ANSWERS}) WHERE answer = 'accept'"))
+
+    def last_answer_id(self) -> int:
+        """The id of the latest answer row (answers are append-only: it only grows)."""
+        return int(self.scalar("SELECT coalesce(max(id), 0) FROM answers"))
+
+    def last_proposal_id(self) -> int:
+        """The id of the latest proposal (proposals are never deleted: it only grows)."""
+        return int(self.scalar("SELECT coalesce(max(id), 0) FROM proposals"))
 
     # -- leases --------------------------------------------------------------------------------
 

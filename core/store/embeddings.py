@@ -1,4 +1,5 @@
-"""Text vectors for few-shot retrieval, and the accepted examples they are searched among.
+"""Text vectors for few-shot retrieval (the accepted examples they are searched among are read
+in answered.py).
 
 Vectors are float32 BLOBs in `embeddings` (text_id, model, dim, vector), one per text and
 embedder. Searching needs all vectors of one embedder as one numpy matrix; reading a million
@@ -19,8 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nerloop.core.records import Span, StoredText
-from nerloop.core.store.annotations import LIVE_ANSWERS
+from nerloop.core.records import StoredText
 from nerloop.core.store.base import StoreBase
 from nerloop.core.store.texts import _text_row
 
@@ -177,50 +177,3 @@ class EmbeddingsMixin(StoreBase):
             if vm is not None:
                 vm.last_rowid = max(vm.last_rowid, top)
         return vm
-
-    def accepted_examples(self, label: str) -> dict[int, list[Span]]:
-        """Pool texts with accepted spans of `label`: text_id -> spans in text order (the edited
-        span where the annotator moved a boundary).
-
-        A proposal's latest accept or reject decides (an ignore overturns nothing; an undone
-        answer does not count). The same span proposed by two sources is listed once.
-        """
-        rows = self.db.conn.execute(
-            "WITH latest AS ("
-            " SELECT a.proposal_id AS pid, max(a.id) AS aid"
-            f" FROM ({LIVE_ANSWERS}) a JOIN proposals p ON p.id = a.proposal_id"
-            " WHERE p.label = ? AND a.answer IN ('accept', 'reject') GROUP BY a.proposal_id)"
-            ' SELECT p.text_id, coalesce(a.start, p.start), coalesce(a."end", p."end"),'
-            " coalesce(a.token_start, p.token_start), coalesce(a.token_end, p.token_end)"
-            " FROM latest l JOIN answers a ON a.id = l.aid JOIN proposals p ON p.id = l.pid"
-            " JOIN texts t ON t.id = p.text_id"
-            " WHERE a.answer = 'accept' AND t.split = 'pool' ORDER BY 1, 2, 3",
-            (label,),
-        )
-        out: dict[int, list[Span]] = {}
-        last: tuple[int, int, int] | None = None
-        for text_id, start, end, tok_start, tok_end in rows:
-            if (text_id, start, end) == last:
-                continue
-            last = (text_id, start, end)
-            out.setdefault(text_id, []).append(Span(start, end, label, tok_start, tok_end))
-        return out
-
-    def answers_since(self, label: str, after_id: int) -> int:
-        """How many answers (undo rows included) to proposals of `label` have an id above
-        `after_id`: zero means the label's accepted examples are as they were."""
-        return int(
-            self.scalar(
-                "SELECT count(*) FROM answers a JOIN proposals p ON p.id = a.proposal_id"
-                " WHERE a.id > ? AND p.label = ?",
-                [after_id, label],
-            )
-        )
-
-    def last_answer_id(self) -> int:
-        """The id of the latest answer row (answers are append-only: it only grows)."""
-        return int(self.scalar("SELECT coalesce(max(id), 0) FROM answers"))
-
-    def last_proposal_id(self) -> int:
-        """The id of the latest proposal (proposals are never deleted: it only grows)."""
-        return int(self.scalar("SELECT coalesce(max(id), 0) FROM proposals"))

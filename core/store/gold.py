@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from nerloop.core.records import Span
@@ -59,3 +60,22 @@ class GoldMixin(StoreBase):
                 "SELECT count(DISTINCT text_id) FROM gold WHERE done >= ?", [1 if done_only else 0]
             )
         )
+
+    def iter_gold_annotations(self, *, done_only: bool = True) -> Iterator[dict[str, Any]]:
+        """Every gold annotation (one per text and annotator) with its text, by text id.
+
+        Rows: text_id, text, input_hash, meta (dict), annotator, spans (list[Span]), done,
+        updated.
+        """
+        for row in self.db.query(
+            "SELECT g.text_id, t.text, t.input_hash, t.meta, g.annotator, g.spans, g.done,"
+            " g.updated FROM gold g JOIN texts t ON t.id = g.text_id WHERE g.done >= ?"
+            " ORDER BY g.text_id, g.updated, g.annotator",
+            [1 if done_only else 0],
+        ):
+            yield {
+                **row,
+                "meta": json.loads(row["meta"]),
+                "spans": [Span(**d) for d in json.loads(row["spans"])],
+                "done": bool(row["done"]),
+            }

@@ -1,4 +1,4 @@
-"""Bulk import of texts, imported annotations and gold; and the ordered reads export needs.
+"""Bulk import of texts, imported annotations and gold (export reads in answered.py and gold.py).
 
 An import runs in ONE write transaction (the caller holds `with store.write():`) and calls
 `ingest_batch` once per chunk of a few thousand records: each chunk is a handful of executemany
@@ -304,47 +304,3 @@ class IngestMixin(StoreBase):
             ):
                 found.add((task_hash(h, label, start, end), annotator, answer))
         return found
-
-    # -- reads for export ----------------------------------------------------------------------
-
-    def iter_answers_by_text(self, split: Split | None = "pool") -> Iterator[dict[str, Any]]:
-        """Every live answer with its proposal and text, ordered by text, then answer.
-
-        Rows as `iter_answered` (answer_id, answer, annotator, created, a_start/a_end/
-        a_token_start/a_token_end of an edited span or None, label, start, end, token_start,
-        token_end, source, task_hash, text_id, text, input_hash, meta (JSON), split), grouped so
-        that a text's answers are adjacent and can be folded without holding the others.
-        """
-        sql = (
-            "SELECT a.id AS answer_id, a.answer, a.annotator, a.created,"
-            ' a.start AS a_start, a."end" AS a_end, a.token_start AS a_token_start,'
-            ' a.token_end AS a_token_end, p.id AS proposal_id, p.label, p.start, p."end",'
-            " p.token_start, p.token_end, p.source, p.task_hash,"
-            " t.id AS text_id, t.text, t.input_hash, t.meta, t.split"
-            f" FROM ({LIVE_ANSWERS}) a JOIN proposals p ON p.id = a.proposal_id"
-            " JOIN texts t ON t.id = p.text_id"
-        )
-        params: list[Any] = []
-        if split is not None:
-            sql += " WHERE t.split = ?"
-            params.append(split)
-        yield from self.db.query(sql + " ORDER BY t.id, a.id", params)
-
-    def iter_gold_annotations(self, *, done_only: bool = True) -> Iterator[dict[str, Any]]:
-        """Every gold annotation (one per text and annotator) with its text, by text id.
-
-        Rows: text_id, text, input_hash, meta (dict), annotator, spans (list[Span]), done,
-        updated.
-        """
-        for row in self.db.query(
-            "SELECT g.text_id, t.text, t.input_hash, t.meta, g.annotator, g.spans, g.done,"
-            " g.updated FROM gold g JOIN texts t ON t.id = g.text_id WHERE g.done >= ?"
-            " ORDER BY g.text_id, g.updated, g.annotator",
-            [1 if done_only else 0],
-        ):
-            yield {
-                **row,
-                "meta": json.loads(row["meta"]),
-                "spans": [Span(**d) for d in json.loads(row["spans"])],
-                "done": bool(row["done"]),
-            }

@@ -1,7 +1,5 @@
-"""The llm_calls table, which is both the response cache and the cost ledger.
-
-(The per-label switch that turns LLM proposals off, `llm_off`, lives with the A/B figures in
-abstats.py.)
+"""The llm_calls table, which is both the response cache and the cost ledger; and the
+per-label switch that turns LLM proposals off (`llm_off` in label_settings).
 
 One row per request the LLM was asked for:
 - a call that reached the server: attempts >= 1, the request body (never the API key, which
@@ -46,6 +44,29 @@ class LLMCall:
 
 
 class LLMMixin(AnnotationsMixin):
+    # -- the per-label switch ------------------------------------------------------------------
+
+    def set_llm_off(self, label: str, off: bool) -> None:
+        """Stop (off=True) or resume asking the LLM for `label`; the queue and `nerloop propose`
+        honour it."""
+        with self.write():
+            self.db.conn.execute(
+                "INSERT INTO label_settings (label, llm_off) VALUES (?, ?) "
+                "ON CONFLICT (label) DO UPDATE SET llm_off = excluded.llm_off",
+                (label, int(off)),
+            )
+
+    def llm_off(self, label: str) -> bool:
+        """Whether the LLM is switched off for `label` (False for a label never switched)."""
+        value = self.scalar("SELECT llm_off FROM label_settings WHERE label = ?", [label])
+        return bool(value)
+
+    def llm_off_labels(self) -> set[str]:
+        """Every label the LLM is switched off for."""
+        return {r["label"] for r in self.query("SELECT label FROM label_settings WHERE llm_off")}
+
+    # -- the ledger ----------------------------------------------------------------------------
+
     def cached_response(self, cache_key: str) -> str | None:
         """The content of the latest successful call with this key, if any."""
         return self.scalar(

@@ -1,6 +1,6 @@
 """Training runs (one row a run: config, data counts, scores, log, model path, status),
-tok2vec pretraining runs (weights path, config, texts, loss per epoch), and the reads that turn
-the answers into training data.
+and tok2vec pretraining runs (weights path, config, texts, loss per epoch). The training data
+itself is read from the answers (answered.py).
 
 Both kinds of run have the same life: created `running` (one at a time of each kind), updated
 by their worker process, closed once as done, failed or cancelled; the helpers below are that
@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from nerloop.core.store.annotations import LIVE_ANSWERS
 from nerloop.core.store.base import StoreBase, dumps
-from nerloop.core.store.marks import LIVE_MARKS
 
 RunStatus = Literal["running", "done", "failed", "cancelled"]
 RunPurpose = Literal["train", "retrain", "curve"]
@@ -178,75 +176,6 @@ class RunsMixin(_RunLife):
         if raw is None:
             return None
         return int(json.loads(raw).get("accepted_total", 0))
-
-    def count_accepted(self) -> int:
-        return int(self.scalar(f"SELECT count(*) FROM ({LIVE_ANSWERS}) WHERE answer = 'accept'"))
-
-    # -- training data -------------------------------------------------------------------------
-
-    def training_rows(self) -> list[dict[str, Any]]:
-        """Every proposal on every pool text that has at least one live answer: a row for each
-        of its live answers (answer, answer_id and the edited span a_start/a_end/a_token_start/
-        a_token_end), or one row with all of those None when it is unanswered; in text, then
-        proposal, then answer order. Each row also carries the text (text_id, text,
-        input_hash). Every live answer, not only a proposal's latest: core.answer_spans weighs
-        them, as it does for the exports."""
-        return self.query(
-            f"WITH live AS ({LIVE_ANSWERS}), answered_texts AS ("
-            " SELECT DISTINCT p.text_id FROM live l JOIN proposals p ON p.id = l.proposal_id"
-            " JOIN texts t ON t.id = p.text_id WHERE t.split = 'pool')"
-            ' SELECT p.id AS proposal_id, p.label, p.start, p."end", p.token_start, p.token_end,'
-            " p.source, p.score, t.id AS text_id, t.text, t.input_hash,"
-            ' a.id AS answer_id, a.answer, a.start AS a_start, a."end" AS a_end,'
-            " a.token_start AS a_token_start, a.token_end AS a_token_end"
-            " FROM answered_texts x JOIN texts t ON t.id = x.text_id"
-            " JOIN proposals p ON p.text_id = t.id"
-            " LEFT JOIN live a ON a.proposal_id = p.id"
-            " ORDER BY t.id, p.id, a.id"
-        )
-
-    def coverage_of_answered_texts(self) -> set[tuple[int, str, str]]:
-        """(text_id, label, source) of every proposer run recorded over a pool text that has
-        answers: a source that ran over a text and found nothing leaves only this trace."""
-        rows = self.db.conn.execute(
-            f"WITH live AS ({LIVE_ANSWERS}) SELECT c.text_id, c.label, c.source"
-            " FROM proposer_coverage c WHERE c.text_id IN ("
-            " SELECT DISTINCT p.text_id FROM live l JOIN proposals p ON p.id = l.proposal_id)"
-        ).fetchall()
-        return {(int(r[0]), str(r[1]), str(r[2])) for r in rows}
-
-    def silver_data(
-        self,
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], set[tuple[int, str]]]:
-        """The texts silver data may use and what the LLM said there (core/training/silver.py):
-        pool texts nobody reviewed that the LLM ran over (a proposer_coverage row or a proposal
-        of source llm; no live answer on any proposal there and no live mark). Returns the
-        texts (text_id, text, input_hash, by id), the LLM's proposals on them (text_id, label,
-        start, end) and the (text_id, label) pairs it ran over (coverage rows)."""
-        silver = (
-            f"WITH live AS ({LIVE_ANSWERS}), llm AS ("
-            " SELECT text_id FROM proposer_coverage WHERE source = 'llm'"
-            " UNION SELECT text_id FROM proposals WHERE source = 'llm'),"
-            " silver AS (SELECT t.id AS text_id FROM llm x JOIN texts t ON t.id = x.text_id"
-            " WHERE t.split = 'pool'"
-            " AND NOT EXISTS (SELECT 1 FROM proposals p JOIN live a ON a.proposal_id = p.id"
-            "  WHERE p.text_id = t.id)"
-            f" AND NOT EXISTS (SELECT 1 FROM ({LIVE_MARKS}) m WHERE m.text_id = t.id))"
-        )
-        texts = self.query(
-            f"{silver} SELECT t.id AS text_id, t.text, t.input_hash FROM silver s"
-            " JOIN texts t ON t.id = s.text_id ORDER BY t.id"
-        )
-        proposals = self.query(
-            f'{silver} SELECT p.text_id, p.label, p.start, p."end" FROM silver s'
-            " JOIN proposals p ON p.text_id = s.text_id WHERE p.source = 'llm'"
-            " ORDER BY p.text_id, p.start"
-        )
-        covered = self.db.conn.execute(
-            f"{silver} SELECT c.text_id, c.label FROM silver s"
-            " JOIN proposer_coverage c ON c.text_id = s.text_id WHERE c.source = 'llm'"
-        ).fetchall()
-        return texts, proposals, {(int(r[0]), str(r[1])) for r in covered}
 
 
 class PretrainRunsMixin(_RunLife):
