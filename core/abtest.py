@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nerloop.core.blind_ab import ab_tally, tally_text
+from nerloop.core.evaluate import ModelOnGold, model_on_gold
 from nerloop.core.records import Span
 from nerloop.core.store import Store
 
@@ -319,24 +320,23 @@ def _with_blind_ab(rec: Recommendation, counts: tuple[int, int, int] | None) -> 
 
 
 def project_recommendations(
-    project: Project, model_path: str | None = None, **options: Any
+    project: Project,
+    model_path: str | None = None,
+    *,
+    model: ModelOnGold | None = None,
+    **options: Any,
 ) -> list[Recommendation]:
     """The recommendation for every ner label of a project, with the promoted model (or the
-    pipeline at `model_path`) run on the finished gold texts. `options` go to `ab_report`.
+    pipeline at `model_path`, or `model` already run on gold) run on the finished gold texts.
+    `options` go to `ab_report`.
 
-    This is what the Evaluate tab and `nerloop evaluate` show; rule labels are left out, since
-    they never ask the LLM.
+    core/evaluation_report.py puts these beside the scores for the Evaluate tab and `nerloop
+    evaluate`; rule labels are left out, since they never ask the LLM.
     """
-    from nerloop.core.evaluate import gold_set, load_model, predict
-
-    run = project.store.promoted_run()
-    path = model_path or (run["model_path"] if run else None)
-    predictions = None
-    if path:
-        texts, _gold = gold_set(project)
-        predictions = predict(load_model(path), texts)
+    if model is None:
+        model = model_on_gold(project, model_path)
     labels = [label.name for label in project.taxonomy.ner_labels]
-    return ab_report(project.store, labels, predictions, **options)
+    return ab_report(project.store, labels, model.predictions, **options)
 
 
 def recommendation_dict(rec: Recommendation) -> dict[str, Any]:

@@ -15,6 +15,7 @@ Each source is scored on what it is responsible for:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -171,29 +172,54 @@ def load_model(path: str) -> Language:
     return spacy.load(path)
 
 
-def model_in_use(project: Project) -> tuple[dict[str, Any] | None, Language | None]:
-    """The promoted run and its loaded pipeline (None, None before the first model)."""
-    run = project.store.promoted_run()
-    if run is None or not Path(run["model_path"]).exists():
-        return None, None
-    return run, load_model(run["model_path"])
+@dataclass(frozen=True, slots=True)
+class ModelOnGold:
+    """A model's output on the finished gold texts, read once for every score that needs it."""
+
+    run: dict[str, Any] | None
+    """The promoted run the model is from (None for a model given by path, or no model)."""
+    path: str | None
+    predictions: dict[int, list[Span]] | None
+    """text_id -> the model's spans of every label; None when there is no model to run."""
 
 
-def evaluate_project(
+def model_on_gold(
     project: Project, model_path: str | None = None, *, nlp: Language | None = None
-) -> dict[str, Any]:
-    """Model (the promoted one, `model_path`, or an already loaded `nlp`), rules and LLM on
-    gold, side by side."""
+) -> ModelOnGold:
+    """The model (the promoted one, the pipeline at `model_path`, or an already loaded `nlp`)
+    loaded at most once and run over the finished gold texts."""
     run = project.store.promoted_run() if model_path is None else None
     path = model_path or (run["model_path"] if run else None)
     if nlp is None and path is not None and Path(path).exists():
         nlp = load_model(path)
+    if nlp is None:
+        return ModelOnGold(run, path, None)
     texts, _ = gold_set(project)
+    return ModelOnGold(run, path, predict(nlp, texts))
+
+
+def evaluate_project(
+    project: Project,
+    model_path: str | None = None,
+    *,
+    nlp: Language | None = None,
+    model: ModelOnGold | None = None,
+) -> dict[str, Any]:
+    """Model, rules and LLM on gold, side by side. The model is `model` when given (already
+    run on gold), else as `model_on_gold` finds it."""
+    if model is None:
+        model = model_on_gold(project, model_path, nlp=nlp)
+    texts, gold = gold_set(project)
+    labels = [label.name for label in project.taxonomy.ner_labels]
     return {
         "gold_texts": len(texts),
-        "model_run": run["id"] if run else None,
-        "model_path": path,
-        "model": evaluate_ner(project, nlp) if nlp is not None else None,
+        "model_run": model.run["id"] if model.run else None,
+        "model_path": model.path,
+        "model": (
+            score_spans(gold, model.predictions, labels, texts.keys())
+            if model.predictions is not None
+            else None
+        ),
         "rules": evaluate_rules(project),
         "llm": evaluate_llm(project),
         "llm_coverage": llm_coverage(project),

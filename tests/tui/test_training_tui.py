@@ -11,7 +11,7 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from nerloop.core.evaluate import evaluate_project
+from nerloop.core.evaluation_report import evaluation_report
 from nerloop.core.project import Project
 from nerloop.core.training.runner import train
 from nerloop.tui.panes.evaluate import EvaluatePane, render_report
@@ -117,7 +117,7 @@ async def test_evaluate_tab_shows_model_llm_and_rules(project: Project) -> None:
 
 
 def test_render_report_without_gold_says_what_is_needed(project: Project) -> None:
-    report = evaluate_project(project)
+    report = evaluation_report(project)
     console = Console(width=80, record=True)
-    console.print(render_report(report, [], {}))
+    console.print(render_report(report, {}))
     assert "No finished gold texts" in console.export_text()

@@ -243,16 +243,14 @@ def evaluate_cmd(project_dir: Path, as_json: bool, curve: bool, max_steps: int |
       nerloop evaluate -p heards
       nerloop evaluate -p heards --curve --json > curve.json
     """
-    from nerloop.core.abtest import project_recommendations, recommendation_dict
-    from nerloop.core.evaluate import evaluate_project, learning_curve
+    from nerloop.core.evaluate import learning_curve
+    from nerloop.core.evaluation_report import evaluation_report
     from nerloop.core.training.data import TrainingDataError
     from nerloop.core.training.runner import TrainingBusyError
 
     project = open_project(project_dir)
     try:
-        report = evaluate_project(project)
-        advice = project_recommendations(project) if report["gold_texts"] else []
-        report["recommendations"] = [recommendation_dict(rec) for rec in advice]
+        report = evaluation_report(project)
         if curve:
 
             def show(event: dict[str, Any]) -> None:

@@ -1,5 +1,6 @@
 """The Evaluate tab: per-label precision, recall and F on gold for the model, the LLM and the
-rules side by side, and per label whether the LLM is still needed (core/abtest.py).
+rules side by side, and per label whether the LLM is still needed: core/evaluation_report.py's
+report, the one `nerloop evaluate` prints too.
 
 Scoring loads the model and runs it over the gold texts, so it runs in a thread worker; the
 tab scores when it is opened and again on r.
@@ -19,15 +20,8 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from nerloop.core.abtest import ab_report
-from nerloop.core.evaluate import (
-    evaluate_project,
-    gold_set,
-    has_gold_spans,
-    llm_coverage_line,
-    model_in_use,
-    predict,
-)
+from nerloop.core.evaluate import has_gold_spans, llm_coverage_line
+from nerloop.core.evaluation_report import evaluation_report
 from nerloop.core.project import Project
 from nerloop.tui import keymap
 from nerloop.tui.widgets.render import plain
@@ -46,10 +40,9 @@ def _cell(scores: dict[str, Any] | None, label: str) -> Text:
     return Text(f"{s['p'] * 100:.0f}/{s['r'] * 100:.0f}/{s['f'] * 100:.1f}")
 
 
-def render_report(
-    report: dict[str, Any], advice: list[Any], kinds: Mapping[str, str]
-) -> RenderableType:
-    """The per-label table (P/R/F in percent for each source) and the LLM advice."""
+def render_report(report: dict[str, Any], kinds: Mapping[str, str]) -> RenderableType:
+    """An `evaluation_report`: the per-label table (P/R/F in percent for each source) and the
+    LLM advice."""
     if not report["gold_texts"]:
         return Text(
             "No finished gold texts yet. Scores need a gold set annotated fully by hand: "
@@ -83,10 +76,11 @@ def render_report(
             plain(coverage),
             Text("Score the LLM on all of gold: nerloop propose -p PROJECT --all --gold"),
         ]
+    advice = report.get("recommendations") or []
     if advice:
         parts += [Text(""), Text("LLM still needed?", style="bold")]
         for rec in advice:
-            parts.append(plain(f"{rec.label}: {rec.verdict}. {rec.reason}"))
+            parts.append(plain(f"{rec['label']}: {rec['verdict']}. {rec['reason']}"))
     return Group(*parts)
 
 
@@ -97,10 +91,9 @@ class EvaluatePane(VerticalScroll, can_focus=True):
     """
 
     class Scored(Message):
-        def __init__(self, report: dict[str, Any], advice: list[Any]) -> None:
+        def __init__(self, report: dict[str, Any]) -> None:
             super().__init__()
             self.report = report
-            self.advice = advice
 
     class Failed(Message):
         def __init__(self, error: str) -> None:
@@ -136,27 +129,18 @@ class EvaluatePane(VerticalScroll, can_focus=True):
     def _score(self) -> None:
         project = self.project.for_thread()
         try:
-            _run, nlp = model_in_use(project)
-            report = evaluate_project(project, nlp=nlp)
-            ner = [label.name for label in project.taxonomy.ner_labels]
-            predictions = None
-            if nlp is not None:
-                texts, _ = gold_set(project)
-                predictions = predict(nlp, texts)
-            advice = ab_report(project.store, ner, predictions) if ner else []
+            report = evaluation_report(project)
         except Exception as exc:  # shown in the tab; the app must not die of a bad model
             self.post_message(self.Failed(f"{type(exc).__name__}: {exc}"))
             return
         finally:
             project.store.close()
-        self.post_message(self.Scored(report, advice))
+        self.post_message(self.Scored(report))
 
     def on_evaluate_pane_scored(self, message: Scored) -> None:
         self.report = message.report
         kinds = {label.name: label.kind for label in self.project.taxonomy.labels}
-        self.query_one("#evaluate-body", Static).update(
-            render_report(message.report, message.advice, kinds)
-        )
+        self.query_one("#evaluate-body", Static).update(render_report(message.report, kinds))
 
     def on_evaluate_pane_failed(self, message: Failed) -> None:
         self.query_one("#evaluate-body", Static).update(plain(f"Scoring failed: {message.error}"))
