@@ -195,11 +195,7 @@ class BlindAB:
 def empty_reason(store: Store, labels: Sequence[str], *, has_model: bool) -> str:
     """Why there is nothing to compare for `labels`, in words that say what is needed."""
     name = labels[0] if len(labels) == 1 else "any label"
-    marks = ",".join("?" * len(labels))
-    llm = labels and store.scalar(
-        f"SELECT 1 FROM proposals WHERE source = 'llm' AND label IN ({marks}) LIMIT 1",
-        list(labels),
-    )
+    llm = store.source_proposed("llm", labels)
     if not has_model:
         return (
             "No trained model yet. The blind A/B needs a trained (promoted) model and LLM "

@@ -73,6 +73,17 @@ class BlindABMixin(StoreBase):
         params = {"after": after_id, "label": label, "annotator": annotator, "n": n}
         return [int(r[0]) for r in self.db.conn.execute(sql, params).fetchall()]
 
+    def source_proposed(self, source: str, labels: Sequence[str] | None = None) -> bool:
+        """Whether `source` left any proposal (of one of `labels`, when given): the Compare
+        tab's "nothing to compare" says which side is missing."""
+        if labels is not None and not labels:
+            return False
+        where, params = "source = ?", [source]
+        if labels is not None:
+            where += f" AND label IN ({','.join('?' * len(labels))})"
+            params += list(labels)
+        return bool(self.scalar(f"SELECT 1 FROM proposals WHERE {where} LIMIT 1", params))
+
     def source_spans(
         self, label: str, source: str, text_ids: Sequence[int]
     ) -> dict[int, list[Span]]:

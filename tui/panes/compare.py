@@ -145,7 +145,7 @@ class ComparePane(Vertical, can_focus=True):
         store = project.store
         proposer = ModelProposer.from_project(project)
         run = store.promoted_run()
-        has_stored = bool(store.scalar("SELECT 1 FROM proposals WHERE source = 'model' LIMIT 1"))
+        has_stored = store.source_proposed("model")
         ab = BlindAB(
             store,
             self.annotator,
