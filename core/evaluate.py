@@ -1,5 +1,5 @@
 """Scores on gold: precision, recall and F per label and overall, for the model, the rules and
-the LLM, plus a learning curve over shares of the answers.
+the LLM (a learning curve over shares of the answers is core/training/curve.py).
 
 Gold texts are annotated fully by hand, so they are the test set: the answers alone give a
 biased picture (they only hold what some proposer proposed). A prediction counts when its
@@ -14,7 +14,7 @@ Each source is scored on what it is responsible for:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from spacy.language import Language
 
     from nerloop.core.project import Project
-
-CURVE_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 
 SpansByText = Mapping[int, Sequence[Span]]
 
@@ -224,46 +222,3 @@ def evaluate_project(
         "llm": evaluate_llm(project),
         "llm_coverage": llm_coverage(project),
     }
-
-
-def learning_curve(
-    project: Project,
-    fractions: Sequence[float] = CURVE_FRACTIONS,
-    *,
-    max_steps: int | None = None,
-    on_event: Callable[[dict[str, Any]], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Train on the first 25/50/75/100% of the answered texts (in annotation order; the dev set
-    stays whole) and score each model on gold. Each point is a stored run (purpose `curve`)
-    whose model is not kept. Runs one after another: the machine is shared."""
-    from nerloop.core.training.runner import start_training
-
-    points: list[dict[str, Any]] = []
-    for fraction in fractions:
-        run = start_training(project, max_steps=max_steps, fraction=fraction, purpose="curve")
-        try:
-            for event in run.events():
-                if on_event is not None:
-                    on_event({**event, "fraction": fraction})
-        except BaseException:
-            run.cancel()
-            raise
-        finally:
-            run.close()
-        row = run.result()
-        if row["status"] != "done":
-            raise RuntimeError(
-                f"learning curve: the run on {fraction:.0%} of the answers {row['status']}: "
-                f"{row['scores'].get('error', '')}"
-            )
-        gold = row["scores"]["gold"]
-        points.append(
-            {
-                "fraction": fraction,
-                "run": row["id"],
-                "train_texts": row["counts"].get("train_texts", 0),
-                "f": gold["overall"]["f"],
-                "labels": {k: v["f"] for k, v in gold["labels"].items()},
-            }
-        )
-    return points

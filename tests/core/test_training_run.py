@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import spacy
 
-from nerloop.core.evaluate import evaluate_project, learning_curve, predict, score_spans
+from nerloop.core.evaluate import evaluate_project, predict, score_spans
 from nerloop.core.project import Project
 from nerloop.core.proposers.model import ModelProposer, by_informativeness
+from nerloop.core.training.curve import learning_curve
 from nerloop.core.training.promote import should_promote
 from nerloop.core.training.runner import (
     TrainingBusyError,

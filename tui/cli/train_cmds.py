@@ -243,8 +243,8 @@ def evaluate_cmd(project_dir: Path, as_json: bool, curve: bool, max_steps: int |
       nerloop evaluate -p heards
       nerloop evaluate -p heards --curve --json > curve.json
     """
-    from nerloop.core.evaluate import learning_curve
     from nerloop.core.evaluation_report import evaluation_report
+    from nerloop.core.training.curve import learning_curve
     from nerloop.core.training.data import TrainingDataError
     from nerloop.core.training.runner import TrainingBusyError
 
