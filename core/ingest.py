@@ -72,20 +72,17 @@ class ImportFailed(Exception):
         self.summary = summary
 
 
-@dataclass(slots=True)
-class ImportSummary:
+@dataclass(slots=True, kw_only=True)
+class ImportSummary(IngestCounts):
+    """What an import did: the store's counts of its batches (`add`ed up), and what the job
+    itself counted while reading the file."""
+
     path: str
     format: str
     split: Split
     records: int = 0
-    added: int = 0
-    duplicates: int = 0
     rejected: int = 0
     skipped: int = 0
-    proposals: int = 0
-    answers: int = 0
-    gold: int = 0
-    moved_to_gold: int = 0
     errors: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -104,14 +101,6 @@ class ImportSummary:
         if self.skipped:
             parts.append(f"{self.skipped} skipped (gold records answered reject/ignore)")
         return f"{self.path} ({self.format}): " + ", ".join(parts)
-
-    def absorb(self, counts: IngestCounts) -> None:
-        self.added += counts.added
-        self.duplicates += counts.duplicates
-        self.proposals += counts.proposals
-        self.answers += counts.answers
-        self.gold += counts.gold
-        self.moved_to_gold += counts.moved_to_gold
 
 
 _warmed: collections.Counter[str] = collections.Counter()
@@ -269,7 +258,7 @@ def import_file(
 
     def flush() -> None:
         if pending and not failed:
-            summary.absorb(store.ingest_batch(pending, source=path.name, state=state))
+            summary.add(store.ingest_batch(pending, source=path.name, state=state))
             conflicts = store.label_conflicts(pending, state)
             if conflicts:
                 # Stored already, in the import's one transaction: raising rolls it all back.

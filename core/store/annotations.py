@@ -3,6 +3,7 @@ that whole features are made from are in answered.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -47,21 +48,12 @@ def proposal_row(p: NewProposal, text_hash: int) -> tuple[Any, ...]:
     )
 
 
+# Every field of a Proposal is a column of the proposals table, under the same name.
+_PROPOSAL_COLUMNS = tuple(f.name for f in dataclasses.fields(Proposal))
+
+
 def proposal_from_row(row: dict[str, Any]) -> Proposal:
-    return Proposal(
-        id=row["id"],
-        text_id=row["text_id"],
-        label=row["label"],
-        start=row["start"],
-        end=row["end"],
-        token_start=row["token_start"],
-        token_end=row["token_end"],
-        source=row["source"],
-        source_detail=row["source_detail"],
-        score=row["score"],
-        context=row["context"],
-        task_hash=row["task_hash"],
-    )
+    return Proposal(**{name: row[name] for name in _PROPOSAL_COLUMNS})
 
 
 def _answer_row(row: dict[str, Any]) -> Answer:
@@ -126,18 +118,12 @@ class AnnotationsMixin(StoreBase):
         return [proposal_from_row(r) for r in self.query(sql + " ORDER BY start, id", params)]
 
     def has_proposals(self, text_id: int, label: str, source: Source) -> bool:
-        return (
-            self.scalar(
-                "SELECT 1 FROM proposals WHERE text_id = ? AND label = ? AND source = ? LIMIT 1",
-                [text_id, label, source],
-            )
-            is not None
-        )
+        """Whether `source` proposed anything of `label` on the text."""
+        return self.has_rows("proposals", text_id=text_id, label=label, source=source)
 
     def count_proposals(self, label: str | None = None) -> int:
-        if label is None:
-            return int(self.scalar("SELECT count(*) FROM proposals"))
-        return int(self.scalar("SELECT count(*) FROM proposals WHERE label = ?", [label]))
+        """Proposals stored, of one label or (None) of all, answered or not."""
+        return self.count_rows("proposals", label=label)
 
     # -- answers -------------------------------------------------------------------------------
 
@@ -156,42 +142,25 @@ class AnnotationsMixin(StoreBase):
         """
         if answer not in ("accept", "reject", "ignore"):
             raise ValueError(f"answer must be accept, reject or ignore, not {answer!r}")
-        with self.write():
-            cur = self.db.conn.execute(
-                'INSERT INTO answers (proposal_id, annotator, answer, start, "end", token_start,'
-                " token_end, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    proposal_id,
-                    annotator,
-                    answer,
-                    span.start if span else None,
-                    span.end if span else None,
-                    span.token_start if span else None,
-                    span.token_end if span else None,
-                    session,
-                ),
-            )
-            # Answering a task releases this annotator's lease on it once all its proposals
-            # are answered; the queue checks that itself, so nothing else to do here.
-            return int(cur.lastrowid or 0)
+        edited = {"start": None, "end": None, "token_start": None, "token_end": None}
+        if span is not None:
+            edited = {key: getattr(span, key) for key in edited}
+        # Answering a task releases this annotator's lease on it once all its proposals are
+        # answered; the queue checks that itself, so nothing else to do here.
+        return self.insert_row(
+            "answers",
+            {
+                "proposal_id": proposal_id,
+                "annotator": annotator,
+                "answer": answer,
+                **edited,
+                "session": session,
+            },
+        )
 
     def undo_answer(self, answer_id: int, annotator: str, *, session: str = "") -> int:
         """Take an answer back by appending an undo row; nothing is deleted."""
-        with self.write():
-            row = self.db.conn.execute(
-                "SELECT proposal_id, answer FROM answers WHERE id = ?", (answer_id,)
-            ).fetchone()
-            undone = self.db.conn.execute(
-                "SELECT 1 FROM answers WHERE undoes = ?", (answer_id,)
-            ).fetchone()
-            if row is None or row[1] == "undo" or undone is not None:
-                raise KeyError(f"no answer {answer_id} to undo")
-            cur = self.db.conn.execute(
-                "INSERT INTO answers (proposal_id, annotator, answer, undoes, session) "
-                "VALUES (?, ?, 'undo', ?, ?)",
-                (row[0], annotator, answer_id, session),
-            )
-            return int(cur.lastrowid or 0)
+        return self.append_undo("answers", answer_id, annotator, session)
 
     def last_answer_of(self, annotator: str, session: str | None = None) -> Answer | None:
         """The most recent live answer of an annotator (of one session): what `u` takes back."""

@@ -18,12 +18,24 @@ from nerloop.core.store.marks import LIVE_MARKS
 class AnsweredMixin(StoreBase):
     # -- for export ----------------------------------------------------------------------------
 
-    def iter_answered(self, split: str | None = "pool") -> Iterator[dict[str, Any]]:
+    def iter_answered(self, split: Split | None = "pool") -> Iterator[dict[str, Any]]:
         """Every live answer joined with its proposal and text, in answer order.
 
         Each row: answer_id, answer, annotator, session, created, edited start/end/token span
-        (`a_start`... or None), the proposal's fields and text_id, text, input_hash, meta.
+        (`a_start`... or None), the proposal's fields and text_id, text, input_hash, meta (JSON),
+        split.
         """
+        return self._live_answer_rows(split, "a.id")
+
+    def iter_answers_by_text(self, split: Split | None = "pool") -> Iterator[dict[str, Any]]:
+        """Every live answer with its proposal and text, ordered by text, then answer.
+
+        Rows as `iter_answered`, grouped so that a text's answers are adjacent and can be
+        folded without holding the others.
+        """
+        return self._live_answer_rows(split, "t.id, a.id")
+
+    def _live_answer_rows(self, split: Split | None, order: str) -> Iterator[dict[str, Any]]:
         sql = (
             "SELECT a.id AS answer_id, a.answer, a.annotator, a.session, a.created,"
             ' a.start AS a_start, a."end" AS a_end, a.token_start AS a_token_start,'
@@ -37,30 +49,8 @@ class AnsweredMixin(StoreBase):
         if split is not None:
             sql += " WHERE t.split = ?"
             params.append(split)
-        yield from self.db.query(sql + " ORDER BY a.id", params)
-
-    def iter_answers_by_text(self, split: Split | None = "pool") -> Iterator[dict[str, Any]]:
-        """Every live answer with its proposal and text, ordered by text, then answer.
-
-        Rows as `iter_answered` (answer_id, answer, annotator, created, a_start/a_end/
-        a_token_start/a_token_end of an edited span or None, label, start, end, token_start,
-        token_end, source, task_hash, text_id, text, input_hash, meta (JSON), split), grouped so
-        that a text's answers are adjacent and can be folded without holding the others.
-        """
-        sql = (
-            "SELECT a.id AS answer_id, a.answer, a.annotator, a.created,"
-            ' a.start AS a_start, a."end" AS a_end, a.token_start AS a_token_start,'
-            ' a.token_end AS a_token_end, p.id AS proposal_id, p.label, p.start, p."end",'
-            " p.token_start, p.token_end, p.source, p.task_hash,"
-            " t.id AS text_id, t.text, t.input_hash, t.meta, t.split"
-            f" FROM ({LIVE_ANSWERS}) a JOIN proposals p ON p.id = a.proposal_id"
-            " JOIN texts t ON t.id = p.text_id"
-        )
-        params: list[Any] = []
-        if split is not None:
-            sql += " WHERE t.split = ?"
-            params.append(split)
-        yield from self.db.query(sql + " ORDER BY t.id, a.id", params)
+        # `order` is one of the two constants above, never input.
+        return self.db.query(f"{sql} ORDER BY {order}", params)
 
     # -- training data -------------------------------------------------------------------------
 

@@ -100,6 +100,11 @@ def writable(path: Path) -> bool:
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
 
 
+UNDO_LOGS = {"answers": ("proposal_id", "answer"), "text_marks": ("text_id", "mark")}
+"""The append-only logs, where an undo is a row naming the row it takes back: table -> (the
+column the undo row copies from it, the column that says `undo` and names a row in errors)."""
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -220,6 +225,55 @@ class StoreBase:
     def scalar(self, sql: str, params: Any = None) -> Any:
         row = self.db.conn.execute(sql, params or ()).fetchone()
         return None if row is None else row[0]
+
+    # Row helpers shared by the table mixins. `table` and the column names are always constants
+    # of the calling mixin, never input, so they may be formatted into the SQL.
+
+    def _where(self, table: str, where: dict[str, Any]) -> tuple[str, list[Any]]:
+        """`FROM table WHERE` the columns equal the values given (a None value is no condition),
+        and its parameters."""
+        given = {column: value for column, value in where.items() if value is not None}
+        sql = f"FROM {table}"
+        if given:
+            sql += " WHERE " + " AND ".join(f"{column} = ?" for column in given)
+        return sql, list(given.values())
+
+    def count_rows(self, table: str, **where: Any) -> int:
+        """Rows of `table` whose columns equal the values given; a None value is no condition."""
+        sql, params = self._where(table, where)
+        return int(self.scalar(f"SELECT count(*) {sql}", params))
+
+    def has_rows(self, table: str, **where: Any) -> bool:
+        """Whether `count_rows` would be above 0: one index probe, where counting reads every
+        matching row."""
+        sql, params = self._where(table, where)
+        return self.scalar(f"SELECT EXISTS (SELECT 1 {sql})", params) == 1
+
+    def insert_row(self, table: str, values: dict[str, Any]) -> int:
+        """Insert one row (column -> value), committed before returning unless the caller holds
+        a transaction; returns its id."""
+        columns = ", ".join(f'"{column}"' for column in values)
+        marks = ", ".join("?" * len(values))
+        with self.write():
+            cur = self.db.conn.execute(
+                f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(values.values())
+            )
+            return int(cur.lastrowid or 0)
+
+    def append_undo(self, table: str, row_id: int, annotator: str, session: str) -> int:
+        """Take back row `row_id` of an append-only log (UNDO_LOGS) by appending an undo row
+        that names it; nothing is deleted. A row that is missing, an undo or taken back already
+        raises KeyError."""
+        about, kind = UNDO_LOGS[table]
+        with self.write():
+            conn = self.db.conn
+            row = conn.execute(f"SELECT {about}, {kind} FROM {table} WHERE id = ?", (row_id,))
+            found = row.fetchone()
+            undone = conn.execute(f"SELECT 1 FROM {table} WHERE undoes = ?", (row_id,)).fetchone()
+            if found is None or found[1] == "undo" or undone is not None:
+                raise KeyError(f"no {kind} {row_id} to undo")
+            values = {about: found[0], "annotator": annotator, kind: "undo", "undoes": row_id}
+            return self.insert_row(table, {**values, "session": session})
 
     def integrity_check(self) -> str:
         return str(self.scalar("PRAGMA integrity_check"))

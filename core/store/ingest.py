@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from nerloop.core.records import AnswerKind, Span, Split, input_hash, task_hash
@@ -66,8 +66,9 @@ class IngestCounts:
     gold: int = 0
 
     def add(self, other: IngestCounts) -> None:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        # The counts' own fields: a subclass (the import job's summary) has others besides.
+        for f in fields(IngestCounts):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 @dataclass(slots=True)
@@ -78,6 +79,20 @@ class ImportState:
     gold_written: set[tuple[int, str]] = field(default_factory=set)
     answers_before: int | None = None
     """The highest answer id before the import: later ones are this import's."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """A chunk of records being stored: the items, their input hashes, the stored text id of
+    each hash that needs one, and what storing them counted."""
+
+    items: Sequence[IngestItem]
+    hashes: Sequence[int]
+    ids: dict[int, int]
+    counts: IngestCounts
+
+    def pairs(self) -> Iterator[tuple[IngestItem, int]]:
+        return zip(self.items, self.hashes, strict=True)
 
 
 def _chunks(values: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
@@ -135,8 +150,9 @@ class IngestMixin(StoreBase):
             ids = {h: tid for h, (tid, _) in self._texts_by_hash(need).items()}
             if state.answers_before is None:
                 state.answers_before = int(self.scalar("SELECT coalesce(max(id), 0) FROM answers"))
-            self._ingest_gold(items, hashes, ids, state, counts)
-            self._ingest_answers(items, hashes, ids, source, counts)
+            batch = _Batch(items, hashes, ids, counts)
+            self._ingest_gold(batch, state)
+            self._ingest_answers(batch, source)
         return counts
 
     def label_conflicts(
@@ -171,16 +187,9 @@ class IngestMixin(StoreBase):
                 )
         return found
 
-    def _ingest_gold(
-        self,
-        items: Sequence[IngestItem],
-        hashes: Sequence[int],
-        ids: dict[int, int],
-        state: ImportState,
-        counts: IngestCounts,
-    ) -> None:
-        conn = self.db.conn
-        for it, h in zip(items, hashes, strict=True):
+    def _ingest_gold(self, batch: _Batch, state: ImportState) -> None:
+        conn, ids, counts = self.db.conn, batch.ids, batch.counts
+        for it, h in batch.pairs():
             if it.split != "gold":
                 continue
             tid = ids[h]
@@ -209,18 +218,11 @@ class IngestMixin(StoreBase):
                 (tid, it.annotator, payload),
             )
 
-    def _ingest_answers(
-        self,
-        items: Sequence[IngestItem],
-        hashes: Sequence[int],
-        ids: dict[int, int],
-        source: str,
-        counts: IngestCounts,
-    ) -> None:
-        conn = self.db.conn
+    def _ingest_answers(self, batch: _Batch, source: str) -> None:
+        conn, ids, counts = self.db.conn, batch.ids, batch.counts
         rows: list[tuple[Any, ...]] = []
         wanted: list[tuple[int, str, AnswerKind]] = []  # (task_hash, annotator, answer)
-        for it, h in zip(items, hashes, strict=True):
+        for it, h in batch.pairs():
             if it.split != "pool":
                 continue
             for s in it.spans:
@@ -234,7 +236,7 @@ class IngestMixin(StoreBase):
             # The same judgement already stored through another source (an export of llm or
             # model answers, read back in another format) is not stored a second time.
             known = self._live_judgements(
-                {ids[h] for it, h in zip(items, hashes, strict=True) if it.answer and it.spans}
+                {ids[h] for it, h in batch.pairs() if it.answer and it.spans}
             )
             # A file that names no annotator ("import") repeats anybody's same judgement.
             anybody = {(th, answer) for th, _, answer in known}

@@ -22,30 +22,12 @@ class MarksMixin(StoreBase):
         """Append a mark on a text (committed before returning); returns its id."""
         if mark not in ("complete", "flagged"):
             raise ValueError(f"mark must be complete or flagged, not {mark!r}")
-        with self.write():
-            cur = self.db.conn.execute(
-                "INSERT INTO text_marks (text_id, annotator, mark, session) VALUES (?, ?, ?, ?)",
-                (text_id, annotator, mark, session),
-            )
-            return int(cur.lastrowid or 0)
+        values = {"text_id": text_id, "annotator": annotator, "mark": mark, "session": session}
+        return self.insert_row("text_marks", values)
 
     def undo_mark(self, mark_id: int, annotator: str, *, session: str = "") -> int:
         """Take a mark back by appending an undo row; nothing is deleted."""
-        with self.write():
-            row = self.db.conn.execute(
-                "SELECT text_id, mark FROM text_marks WHERE id = ?", (mark_id,)
-            ).fetchone()
-            undone = self.db.conn.execute(
-                "SELECT 1 FROM text_marks WHERE undoes = ?", (mark_id,)
-            ).fetchone()
-            if row is None or row[1] == "undo" or undone is not None:
-                raise KeyError(f"no mark {mark_id} to undo")
-            cur = self.db.conn.execute(
-                "INSERT INTO text_marks (text_id, annotator, mark, undoes, session) "
-                "VALUES (?, ?, 'undo', ?, ?)",
-                (row[0], annotator, mark_id, session),
-            )
-            return int(cur.lastrowid or 0)
+        return self.append_undo("text_marks", mark_id, annotator, session)
 
     def text_mark(self, text_id: int) -> Mark | None:
         """The latest live mark of a text, or None."""

@@ -77,15 +77,6 @@ class TextsMixin(StoreBase):
                 yield _text_row(row)
             last = rows[-1]["id"]
 
-    def has_texts(self, split: Split) -> bool:
-        """Whether the split holds any text (one index probe, where counting reads every row)."""
-        return self.scalar("SELECT EXISTS (SELECT 1 FROM texts WHERE split = ?)", [split]) == 1
-
-    def count_texts(self, split: Split | None = None) -> int:
-        if split is None:
-            return int(self.scalar("SELECT count(*) FROM texts"))
-        return int(self.scalar("SELECT count(*) FROM texts WHERE split = ?", [split]))
-
     def log_import(
         self,
         *,
@@ -111,3 +102,11 @@ class TextsMixin(StoreBase):
 
     def imports(self) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM imports ORDER BY id")
+
+    def has_texts(self, split: Split) -> bool:
+        """Whether the split holds any text."""
+        return self.has_rows("texts", split=split)
+
+    def count_texts(self, split: Split | None = None) -> int:
+        """Texts of one split or (None) of both."""
+        return self.count_rows("texts", split=split)
