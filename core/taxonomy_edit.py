@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 from nerloop.core.taxonomy import Taxonomy, update_label
 
 if TYPE_CHECKING:
+    from nerloop.core.annotate.queue import Queue
     from nerloop.core.project import Project
     from nerloop.core.proposers import Proposer
-    from nerloop.core.queue import Queue
 
 
 @dataclass(frozen=True, slots=True)

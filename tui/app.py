@@ -18,13 +18,14 @@ from textual.binding import Binding
 from textual.keys import format_key
 from textual.widgets import Footer, TabbedContent, TabPane
 
+from nerloop.core.annotate.queue import GOLD_SET, Queue, Task
+from nerloop.core.annotate.session import Session
+from nerloop.core.annotate.shown import Tokenize, spacy_tokenizer
 from nerloop.core.display import one_line
 from nerloop.core.project import Project
 from nerloop.core.proposers import Proposer
 from nerloop.core.proposers.model import ModelProposer
 from nerloop.core.proposers.registry import proposers_for
-from nerloop.core.queue import GOLD_SET, Queue, Task
-from nerloop.core.session import Session, Tokenize, spacy_tokenizer
 from nerloop.core.store import Store
 from nerloop.core.taxonomy_edit import LabelEdit, follow_edit
 from nerloop.tui import keymap

@@ -37,6 +37,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bench.loop.data import Dataset, GoldSet, make_project
+from nerloop.core.annotate.queue import Queue
+from nerloop.core.annotate.session import Session
+from nerloop.core.annotate.shown import spacy_tokenizer
 from nerloop.core.config import Settings
 from nerloop.core.evaluate import predict, score_spans
 from nerloop.core.project import DB_FILE, Project
@@ -44,10 +47,8 @@ from nerloop.core.prompts import FewShot
 from nerloop.core.proposers.llm import LLMProposer
 from nerloop.core.proposers.llm_task import ShotsFrom
 from nerloop.core.proposers.model import ModelProposer
-from nerloop.core.queue import Queue
 from nerloop.core.records import Span, StoredText, input_hash
 from nerloop.core.retrieval import Retriever
-from nerloop.core.session import Session, spacy_tokenizer
 from nerloop.core.training.data import Policy
 from nerloop.core.training.runner import train
 

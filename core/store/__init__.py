@@ -19,6 +19,7 @@ from nerloop.core.store.base import (
     StoreError,
 )
 from nerloop.core.store.blind_ab import BlindABMixin
+from nerloop.core.store.bulk import BulkLoadMixin
 from nerloop.core.store.embeddings import EmbeddingsMixin
 from nerloop.core.store.gold import GoldMixin
 from nerloop.core.store.ingest import IngestMixin
@@ -40,6 +41,7 @@ class Store(
     EmbeddingsMixin,
     IngestMixin,
     QueueMixin,
+    BulkLoadMixin,
     StatsMixin,
     TextsMixin,
     TaxonomyMixin,

@@ -9,28 +9,143 @@ processes can never claim the same task. The all-labels pass claims text first i
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nerloop.core.records import NewProposal, Proposal, Source, Split, input_hash
-from nerloop.core.store.annotations import INSERT_PROPOSAL, proposal_from_row, proposal_row
-from nerloop.core.store.base import StoreBase, dumps
-from nerloop.core.store.queue_sql import (
-    UPSERT_LEASE,
-    Cursor,
-    answered_sql,
-    claim_query,
-    text_labels_query,
-    text_walk_query,
+from nerloop.core.records import Proposal, Source
+from nerloop.core.store.annotations import proposal_from_row
+from nerloop.core.store.base import dumps
+from nerloop.core.store.leases import GOLD_SET, UPSERT_LEASE, LeasesMixin
+
+__all__ = ["GOLD_SET", "Claim", "Cursor", "QueueMixin", "TextClaim"]
+
+# Sources whose proposals are asked in informativeness order (score nearest 0.5 first); the
+# expression must match the proposals_informative index (migration 0002) exactly.
+INFORMATIVE_KEY = "abs(p.score - 0.5)"
+INFORMATIVE_SOURCES: frozenset[str] = frozenset({"model"})
+
+# "This proposal's question has a live answer" (by anyone, or by one annotator with `?`
+# appended). The question is the text, label and char span (the task_hash), not the proposal
+# row: when the model proposes a span the annotator already answered through the LLM's proposal,
+# that earlier answer answers it too. Nothing new is written (no copied answer rows that an undo
+# of the original would leave behind); the queue does not ask it, the pass counts it as answered,
+# and training reads the span once, from the answer that exists. Undoing the earlier answer
+# reopens both proposals. The task_hash covers the text (its input hash), label and span. The
+# join order is pinned (task_hash index, then answers_proposal): left to itself SQLite may walk
+# all of an annotator's answers for every candidate proposal.
+_ANSWERED = (
+    "EXISTS (SELECT 1 FROM proposals s INDEXED BY proposals_task_source"
+    " CROSS JOIN answers a ON a.proposal_id = s.id"
+    " WHERE s.task_hash = p.task_hash AND a.answer != 'undo'"
+    " AND NOT EXISTS (SELECT 1 FROM answers u WHERE u.undoes = a.id){mine})"
 )
 
-__all__ = ["Claim", "Cursor", "QueueMixin", "TextClaim"]
+
+def answered_sql(per_annotator: bool) -> str:
+    """The "already answered" condition on proposal `p` (one `?` for the annotator if asked)."""
+    return _ANSWERED.format(mine=" AND a.annotator = ?" if per_annotator else "")
 
 
-GOLD_SET = "the gold set"
-"""Who "holds" a task whose text moved to the gold set (see `_other_holder`)."""
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a walk over one (label, source) index stopped: the sort key and the proposal id."""
+
+    key: float | None
+    id: int
+
+
+def claim_query(
+    label: str,
+    source: str,
+    annotator: str,
+    now: float,
+    overlap: bool,
+    cursor: Cursor | None,
+    batch: int,
+) -> tuple[str, list[Any]]:
+    """The next `batch` open proposals of (label, source) after `cursor`, in queue order."""
+    informative = source in INFORMATIVE_SOURCES
+    key_sql = INFORMATIVE_KEY if informative else "NULL"
+    order = f"{INFORMATIVE_KEY}, p.id" if informative else "p.id"
+    sql = (
+        f"SELECT p.id, p.text_id, {key_sql} AS k FROM proposals p "
+        "JOIN texts t ON t.id = p.text_id "
+        "WHERE p.label = ? AND p.source = ? AND t.split = 'pool' "
+    )
+    open_sql, open_params = _unanswered_unleased(annotator, now, overlap)
+    sql += open_sql
+    params: list[Any] = [label, source, *open_params]
+    if cursor is not None:
+        if informative and cursor.key is not None:
+            # `key >= ?` alone is what SQLite seeks the index to; the rest filters the ties.
+            sql += f"AND {INFORMATIVE_KEY} >= ? AND ({INFORMATIVE_KEY} > ? OR p.id > ?) "
+            params += [cursor.key, cursor.key, cursor.id]
+        elif informative:
+            sql += f"AND ({INFORMATIVE_KEY} IS NOT NULL OR p.id > ?) "
+            params.append(cursor.id)
+        else:
+            sql += "AND p.id > ? "
+            params.append(cursor.id)
+    return sql + f"ORDER BY {order} LIMIT {int(batch)}", params
+
+
+def _open_task_filter(
+    labels: Sequence[str], annotator: str, now: float, overlap: bool
+) -> tuple[str, list[Any]]:
+    """WHERE terms (after the text_id ones) for an open proposal of a pass label on a pool
+    text, not leased to another annotator (unless overlap)."""
+    marks = ", ".join("?" * len(labels))
+    open_sql, open_params = _unanswered_unleased(annotator, now, overlap)
+    return f"AND p.label IN ({marks}) AND t.split = 'pool' " + open_sql, [*labels, *open_params]
+
+
+def _unanswered_unleased(annotator: str, now: float, overlap: bool) -> tuple[str, list[Any]]:
+    """WHERE terms for proposal `p`: its question has no live answer (by `annotator` with
+    overlap) and, without overlap, no other annotator holds a live lease on its task."""
+    sql = f"AND NOT {answered_sql(overlap)} "
+    if overlap:
+        return sql, [annotator]
+    sql += (
+        "AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.text_id = p.text_id"
+        " AND l.label = p.label AND l.annotator != ? AND l.expires > ?) "
+    )
+    return sql, [annotator, now]
+
+
+def text_walk_query(
+    labels: Sequence[str],
+    annotator: str,
+    now: float,
+    overlap: bool,
+    after: int,
+    below: int | None,
+) -> tuple[str, list[Any]]:
+    """Text ids (repeated per open proposal) after `after` with an open task, in id order.
+    INDEXED BY and CROSS JOIN pin the (text_id, label) index as the outer loop: SQLite could
+    otherwise walk texts_split, or the per-label index, and sort millions of rows."""
+    sql = (
+        "SELECT p.text_id FROM proposals p INDEXED BY proposals_text_label "
+        "CROSS JOIN texts t ON t.id = p.text_id WHERE p.text_id > ? "
+    )
+    params: list[Any] = [after]
+    if below is not None:
+        sql += "AND p.text_id < ? "
+        params.append(below)
+    more, more_params = _open_task_filter(labels, annotator, now, overlap)
+    return sql + more + "ORDER BY p.text_id", params + more_params
+
+
+def text_labels_query(
+    labels: Sequence[str], annotator: str, now: float, overlap: bool, text_id: int
+) -> tuple[str, list[Any]]:
+    """The pass labels with an open task on one text."""
+    more, more_params = _open_task_filter(labels, annotator, now, overlap)
+    sql = (
+        "SELECT DISTINCT p.label FROM proposals p JOIN texts t ON t.id = p.text_id "
+        "WHERE p.text_id = ? " + more
+    )
+    return sql, [text_id, *more_params]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +169,7 @@ class TextClaim:
     """True when the walk reached the end (or `below`) with fewer than `n` tasks."""
 
 
-class QueueMixin(StoreBase):
+class QueueMixin(LeasesMixin):
     # -- claiming ------------------------------------------------------------------------------
 
     def claim_tasks(
@@ -199,98 +314,6 @@ class QueueMixin(StoreBase):
         rows = self.db.conn.execute("EXPLAIN QUERY PLAN " + sql + " LIMIT 32", params).fetchall()
         return "\n".join(str(r[3]) for r in rows)
 
-    def release_lease(self, text_id: int, label: str, annotator: str) -> None:
-        with self.write():
-            self.db.conn.execute(
-                "DELETE FROM leases WHERE text_id = ? AND label = ? AND annotator = ?",
-                (text_id, label, annotator),
-            )
-
-    def lease(
-        self, text_id: int, label: str, annotator: str, expires: float, *, now: float
-    ) -> bool:
-        """Take (or extend) a lease on one task, e.g. when an undo brings it back; not when
-        another annotator holds a live lease on it (False then): two live leases on one task
-        would make each annotator's renewal see the task as lost to the other."""
-        with self.write():
-            if self._other_holder(text_id, label, annotator, now) is not None:
-                return False
-            self.db.conn.execute(UPSERT_LEASE, (text_id, label, annotator, expires))
-            return True
-
-    def renew_held(
-        self, annotator: str, keys: Collection[tuple[int, str]], *, now: float, expires: float
-    ) -> dict[tuple[int, str], str]:
-        """Push back to `expires` the leases `annotator` has on these tasks, in one transaction;
-        returns the tasks another annotator holds a live lease on now (the lease ran out and
-        they were given the task), each with that annotator. Those are not renewed: the task
-        is theirs. A task without a lease row of `annotator` (just answered and released) is
-        left without one."""
-        lost: dict[tuple[int, str], str] = {}
-        with self.write():
-            for text_id, label in keys:
-                holder = self._other_holder(text_id, label, annotator, now)
-                if holder is not None:
-                    lost[(text_id, label)] = holder
-                    continue
-                self.db.conn.execute(
-                    "UPDATE leases SET expires = ? WHERE text_id = ? AND label = ? "
-                    "AND annotator = ?",
-                    (expires, text_id, label, annotator),
-                )
-        return lost
-
-    def taken_by_other(
-        self, text_id: int, label: str, proposal_ids: Sequence[int], annotator: str, now: float
-    ) -> str | None:
-        """Who else has this task: an annotator other than `annotator` with a live lease on it,
-        or one who gave a live answer to the question of one of `proposal_ids` (its task_hash,
-        as in the claim); None when nobody. Meant for a write transaction about to store
-        `annotator`'s answer, so that nobody can take the task in between."""
-        holder = self._other_holder(text_id, label, annotator, now)
-        if holder is not None or not proposal_ids:
-            return holder
-        marks = ", ".join("?" * len(proposal_ids))
-        row = self.db.conn.execute(
-            "SELECT a.annotator FROM proposals p "
-            "CROSS JOIN proposals s INDEXED BY proposals_task_source ON s.task_hash = p.task_hash "
-            "CROSS JOIN answers a ON a.proposal_id = s.id "
-            f"WHERE p.id IN ({marks}) AND a.answer != 'undo' AND a.annotator != ? "
-            "AND NOT EXISTS (SELECT 1 FROM answers u WHERE u.undoes = a.id) LIMIT 1",
-            [*proposal_ids, annotator],
-        ).fetchone()
-        return None if row is None else str(row[0])
-
-    def _other_holder(self, text_id: int, label: str, annotator: str, now: float) -> str | None:
-        """An annotator other than `annotator` with a live lease on the task, if any; GOLD_SET
-        when the text has moved to the gold set since it was handed out (its questions are
-        dropped like a lost lease: gold texts are never asked, and never train)."""
-        split = self.db.conn.execute("SELECT split FROM texts WHERE id = ?", (text_id,)).fetchone()
-        if split is not None and split[0] == "gold":
-            return GOLD_SET
-        row = self.db.conn.execute(
-            "SELECT annotator FROM leases WHERE text_id = ? AND label = ? AND annotator != ? "
-            "AND expires > ? LIMIT 1",
-            (text_id, label, annotator, now),
-        ).fetchone()
-        return None if row is None else str(row[0])
-
-    def leases_of(self, annotator: str) -> list[tuple[int, str, float]]:
-        rows = self.db.conn.execute(
-            "SELECT text_id, label, expires FROM leases WHERE annotator = ? ORDER BY text_id",
-            (annotator,),
-        ).fetchall()
-        return [(int(r[0]), str(r[1]), float(r[2])) for r in rows]
-
-    def leased_by_others(self, label: str, annotator: str, now: float) -> int:
-        """How many tasks of `label` other annotators hold live leases on."""
-        return int(
-            self.scalar(
-                "SELECT count(*) FROM leases WHERE label = ? AND annotator != ? AND expires > ?",
-                [label, annotator, now],
-            )
-        )
-
     # -- one task's questions ------------------------------------------------------------------
 
     def open_proposals(
@@ -434,34 +457,3 @@ class QueueMixin(StoreBase):
             (after_id, now),
         ).fetchone()
         return None if row is None else int(row[0])
-
-    # -- bulk loading (benchmarks, large imports) ------------------------------------------------
-
-    @contextmanager
-    def _big_cache(self, mib: int = 512) -> Iterator[None]:
-        # Millions of inserts into indexes keyed by hashes touch pages all over the file; with
-        # SQLite's default 2 MB page cache each insert rereads pages from disk.
-        conn = self.db.conn
-        before = conn.execute("PRAGMA cache_size").fetchone()[0]
-        conn.execute(f"PRAGMA cache_size = {-mib * 1024}")
-        try:
-            yield
-        finally:
-            conn.execute(f"PRAGMA cache_size = {int(before)}")
-
-    def bulk_add_texts(self, texts: Iterable[str], *, split: Split = "pool") -> int:
-        """Insert many texts in one transaction (duplicates skipped); returns how many were new."""
-        with self._big_cache(), self.write():
-            before = self.db.conn.total_changes
-            self.db.conn.executemany(
-                "INSERT OR IGNORE INTO texts (input_hash, text, meta, split) VALUES (?, ?, ?, ?)",
-                ((input_hash(t), t, dumps({}), split) for t in texts),
-            )
-            return self.db.conn.total_changes - before
-
-    def bulk_add_proposals(self, proposals: Iterable[tuple[NewProposal, int]]) -> int:
-        """Insert many proposals, each given with its text's input_hash, in one transaction."""
-        with self._big_cache(), self.write():
-            before = self.db.conn.total_changes
-            self.db.conn.executemany(INSERT_PROPOSAL, (proposal_row(p, h) for p, h in proposals))
-            return self.db.conn.total_changes - before

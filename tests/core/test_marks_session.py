@@ -10,7 +10,7 @@ import pytest
 
 from nerloop.core.project import Project
 from nerloop.core.records import Span
-from nerloop.core.session import Session
+from nerloop.core.annotate.session import Session
 from nerloop.core.store import Store
 from tests.helpers.queue_helpers import add_texts, make_queue, make_session, propose
 

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 from nerloop.core.project import Project
-from nerloop.core.queue import Task, TaskKey
-from nerloop.core.session import Session
+from nerloop.core.annotate.queue import Task, TaskKey
+from nerloop.core.annotate.session import Session
 from tests.helpers.queue_helpers import FakeClock, add_texts, make_queue, make_session, propose
 from tests.helpers.tui_helpers import TEXTS, open_again
 
@@ -17,7 +17,7 @@ BOB = """
 import json, sys
 from pathlib import Path
 from nerloop.core.project import Project
-from nerloop.core.queue import Queue
+from nerloop.core.annotate.queue import Queue
 project = Project.open(Path(sys.argv[1]))
 now = float(sys.argv[2])
 queue = Queue(project.store.path, project.taxonomy, project.settings, "bob", clock=lambda: now)

@@ -19,7 +19,7 @@ from nerloop.core.prompts import read_user_message
 from nerloop.core.proposers import TextsFailed
 from nerloop.core.proposers.llm import LLMProposer
 from nerloop.core.proposers.registry import proposers_for
-from nerloop.core.queue import Fetch, Queue, TaskKey
+from nerloop.core.annotate.queue import Fetch, Queue, TaskKey
 from nerloop.core.store import Store
 from nerloop.tui.cli import main
 from tests.helpers.fake_llm import FakeLLM

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from nerloop.core import queue as queue_module
+from nerloop.core.annotate import queue as queue_module
+from nerloop.core.annotate.queue import Fetch
 from nerloop.core.project import Project
 from nerloop.core.proposers.registry import proposers_for
-from nerloop.core.queue import Fetch
 from nerloop.core.records import NewProposal, Source, StoredText
 from tests.helpers.queue_helpers import add_texts, make_queue, make_session, propose
 

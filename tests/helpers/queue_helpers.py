@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from nerloop.core.annotate.queue import Queue
+from nerloop.core.annotate.session import Session
+from nerloop.core.annotate.shown import spacy_tokenizer
 from nerloop.core.project import Project
-from nerloop.core.queue import Queue
 from nerloop.core.records import NewProposal, Source
-from nerloop.core.session import Session, spacy_tokenizer
 
 
 class FakeClock:

@@ -29,10 +29,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from nerloop.core.annotate.queue import Queue
+from nerloop.core.annotate.session import Session
+from nerloop.core.annotate.shown import spacy_tokenizer
 from nerloop.core.project import Project
 from nerloop.core.proposers.registry import proposers_for
-from nerloop.core.queue import Queue
-from nerloop.core.session import Session, spacy_tokenizer
 
 
 class SideLog:

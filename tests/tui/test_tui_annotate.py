@@ -390,9 +390,9 @@ async def test_a_finished_pass_picks_up_work_added_from_elsewhere(
 ) -> None:
     """After "finished", the pane asks again by itself: proposals that another terminal adds
     (`nerloop propose`, a model promoted by `nerloop train`) show without a key press."""
-    from nerloop.tui.panes import annotate
+    from nerloop.core.annotate import empty
 
-    monkeypatch.setitem(annotate.RETRY_EMPTY_AFTER, "finished", 0.2)
+    monkeypatch.setitem(empty.RETRY_EMPTY_AFTER, "finished", 0.2)
     ids = price_project(project)
     app = app_for(project)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -5,9 +5,10 @@ can be reopened and corrected; rule labels can fill the editor, to be confirmed.
 
 from __future__ import annotations
 
+from nerloop.core.annotate.queue import GOLD_SET
+from nerloop.core.annotate.session import Session
+from nerloop.core.annotate.shown import spacy_tokenizer
 from nerloop.core.project import Project
-from nerloop.core.queue import GOLD_SET
-from nerloop.core.session import Session, spacy_tokenizer
 from tests.helpers.queue_helpers import add_texts, make_queue, propose
 from tests.helpers.tui_helpers import TEXTS, app_for, price_project, shown, wait_for_question
 

@@ -1,9 +1,10 @@
 """The Annotate tab: one proposal at a time, answered with a key.
 
-The pane only wires keys to `core.session.Session` and draws what it returns. Tasks come from
-`core.queue.Queue.fetch`, run in a thread worker that posts a `Fetched` message back, so the
-next question is already in memory when a key is pressed; answers are written synchronously
-(each a small commit) by the session before the next question is drawn.
+The pane only wires keys to `core.annotate.session.Session` and draws what it returns: it
+talks to nothing else in core/annotate. Tasks come from `Session.fetch`, run in a thread worker
+that posts a `Fetched` message back, so the next question is already in memory when a key is
+pressed; answers are written synchronously (each a small commit) by the session before the next
+question is drawn.
 """
 
 from __future__ import annotations
@@ -20,20 +21,15 @@ from textual.keys import format_key
 from textual.message import Message
 from textual.widgets import Static
 
+from nerloop.core.annotate.session import Session
+from nerloop.core.annotate.shown import Shown
+from nerloop.core.annotate.tasks import Fetch, TaskKey
 from nerloop.core.display import one_line
 from nerloop.core.gold_editor import GoldEditor
-from nerloop.core.queue import EmptyQueue, Fetch, TaskKey
-from nerloop.core.session import Session, Shown
 from nerloop.tui.keymap import ANNOTATE, SPAN_EDITOR, keys_in_force
 from nerloop.tui.widgets.modals import ALL_LABELS, PassPicker
 from nerloop.tui.widgets.render import highlighted
 from nerloop.tui.widgets.span_editor import SpanEditor
-
-# Seconds before asking again after the queue said it is empty for a reason that may pass:
-# others hold the leases, the LLM was unreachable, or nothing was left to ask or nothing
-# proposed, which changes when a model is promoted (the Train tab, `nerloop train`), or
-# `nerloop propose` or an import adds work from another terminal.
-RETRY_EMPTY_AFTER = {"leased": 15.0, "source_failed": 30.0, "finished": 30.0, "no_source": 30.0}
 
 # Answers per minute is shown once it rests on this many answers (the session waits for them to
 # span RATE_MIN_SECONDS too): a few presses would extrapolate to a rate nobody keeps.
@@ -94,7 +90,7 @@ class AnnotatePane(Vertical, can_focus=True):
     def on_mount(self) -> None:
         self.redraw()
         self.request_more()
-        self.set_interval(self.session.queue.settings.lease_seconds / 3, self.renew_leases)
+        self.set_interval(self.session.settings.lease_seconds / 3, self.renew_leases)
 
     # -- fetching ------------------------------------------------------------------------------
 
@@ -107,18 +103,13 @@ class AnnotatePane(Vertical, can_focus=True):
 
     @work(thread=True, group="fetch")
     def _fetch(self, label_pass: str | None, held: Collection[TaskKey]) -> None:
+        # Every fetch runs on the same thread: proposers keep connections and pipelines that
+        # belong to the thread that made them (Textual starts a thread per worker).
         try:
-            # Every fetch runs on the same thread: proposers keep connections and pipelines
-            # that belong to the thread that made them (Textual starts a thread per worker).
-            future = self.queue_thread.submit(
-                self.session.queue.fetch, label_pass, self.fetch_size, held
-            )
+            future = self.queue_thread.submit(self.session.fetch, label_pass, self.fetch_size, held)
             result = future.result()
-        except Exception as exc:  # the database or a proposer broke: say so, keep running
-            reason = EmptyQueue(
-                "source_failed", f"Fetching failed: {exc}", "See the log; retrying."
-            )
-            result = Fetch([], reason)
+        except Exception as exc:  # the fetch thread is gone (the app is closing)
+            result = self.session.fetch_failed(exc)
         self.post_message(self.Fetched(label_pass, result))
 
     def on_annotate_pane_fetched(self, message: Fetched) -> None:
@@ -126,22 +117,17 @@ class AnnotatePane(Vertical, can_focus=True):
         fetch = message.fetch
         if message.label_pass != self.session.label_pass:
             # Claimed for a pass the annotator has left: give the tasks back.
-            for task in fetch.tasks:
-                self.session.queue.release(self.session.store, task.key)
+            self.session.give_back(fetch.tasks)
             self.request_more()
             return
         was_empty = self.session.current() is None
-        self.session.add_tasks(fetch.tasks)
-        if fetch.progress is not None:
-            self.session.set_progress(*fetch.progress)
+        retry = self.session.received(fetch)
         self.fetches += 1
         # Totals grow as proposers cover more texts; recount now and then, not every fetch
         # (counting 2M proposals competes with the key handler for the CPU).
         if fetch.tasks and (was_empty or self.fetches % 10 == 0):
             self.count_progress()
-        self.session.empty = fetch.empty if not fetch.tasks else None
         if fetch.empty is not None and not fetch.tasks:
-            retry = RETRY_EMPTY_AFTER.get(fetch.empty.reason)
             if retry is not None:
                 self.set_timer(retry, self.request_more)
         elif self.session.wants_more() or not fetch.tasks:
@@ -166,7 +152,7 @@ class AnnotatePane(Vertical, can_focus=True):
 
     @work(thread=True, exclusive=True, group="progress")
     def _count(self, label_pass: str | None, rows_at: int) -> None:
-        figures = self.session.queue.pass_progress(label_pass)
+        figures = self.session.pass_progress(label_pass)
         self.post_message(self.Counted(label_pass, figures, rows_at))
 
     def on_annotate_pane_counted(self, message: Counted) -> None:
@@ -184,7 +170,7 @@ class AnnotatePane(Vertical, can_focus=True):
         held = self.session.held()
         # A thread, not the queue's: a write may wait on another process, and a fetch busy
         # with the LLM must not hold the renewal back past the lease.
-        lost = await asyncio.to_thread(self.session.queue.renew, held)
+        lost = await asyncio.to_thread(self.session.renew, held)
         if self.session.forget(lost):
             self.redraw()
             if self.session.wants_more():
@@ -232,7 +218,7 @@ class AnnotatePane(Vertical, can_focus=True):
         if shown is None:
             return
         text = shown.task.text.text
-        labels = [label.name for label in self.session.queue.taxonomy.ner_labels]
+        labels = [label.name for label in self.session.taxonomy.ner_labels]
         accepted = self.session.text_spans()
         # Accepted spans of rule labels are shown too (numbered after the ner labels), since a
         # marked span may not overlap them; only ner labels can be marked.
@@ -319,7 +305,7 @@ class AnnotatePane(Vertical, can_focus=True):
 
     def _keys(self) -> dict[str, str]:
         """Binding id -> the first key in force (after [keymap]), as the help shows keys."""
-        remap = self.session.queue.settings.keymap
+        remap = self.session.settings.keymap
         out: dict[str, str] = {}
         for bindings in (ANNOTATE, SPAN_EDITOR):
             for binding_id, keys in keys_in_force(bindings, remap).items():
@@ -339,7 +325,7 @@ class AnnotatePane(Vertical, can_focus=True):
         self.redraw()
 
     def action_choose_pass(self) -> None:
-        taxonomy = self.session.queue.taxonomy
+        taxonomy = self.session.taxonomy
         labels = [(label.name, label.kind) for label in taxonomy.labels]
         self.app.push_screen(PassPicker(labels, self.session.label_pass), self._pass_chosen)
 
@@ -368,7 +354,7 @@ class AnnotatePane(Vertical, can_focus=True):
             f"  {answered:,}/{total:,} answered",
             f" · {rate:.0f}/min" if rate is not None else " · –/min",
             f" · accept {accept:.0%}" if accept is not None else " · accept –",
-            (f" · {one_line(s.queue.annotator)}", "dim"),
+            (f" · {one_line(s.annotator)}", "dim"),
         )
         self._set("#ann-progress", line)
 

@@ -15,11 +15,11 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from nerloop.core.annotate.shown import Tokenize
 from nerloop.core.gold_editor import GoldEditor
 from nerloop.core.project import Project
 from nerloop.core.proposers.rules import RuleProposer
 from nerloop.core.records import Span
-from nerloop.core.session import Tokenize
 from nerloop.tui.keymap import GOLD
 from nerloop.tui.widgets.span_editor import SpanEditor
 

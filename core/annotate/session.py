@@ -11,62 +11,20 @@ from __future__ import annotations
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
 
-from nerloop.core.queue import EmptyQueue, Question, Queue, Task, TaskKey
+from nerloop.core.annotate.empty import retry_after
+from nerloop.core.annotate.queue import EmptyQueue, Fetch, Question, Queue, Task, TaskKey
+from nerloop.core.annotate.shown import Given, OnLost, Shown, Tokenize
+from nerloop.core.config import Settings
 from nerloop.core.records import AnswerKind, Span
 from nerloop.core.store import Store
+from nerloop.core.taxonomy import Taxonomy
 from nerloop.core.text_marks import accepted_spans, mark_text
-
-Tokenize = Callable[[str], Sequence[tuple[int, int]]]
-"""Char (start, end) of each token of a text: the project's tokenizer."""
-
-OnLost = Callable[[Task, str], None]
-"""Told of a held task that another annotator has now (the task, who has it)."""
-
-
-def spacy_tokenizer(nlp: object) -> Tokenize:
-    """A `Tokenize` from a spaCy pipeline's tokenizer."""
-
-    def tokenize(text: str) -> list[tuple[int, int]]:
-        doc = nlp.tokenizer(text)  # type: ignore[attr-defined]
-        return [(t.idx, t.idx + len(t)) for t in doc]
-
-    return tokenize
-
 
 RATE_MIN_SECONDS = 30.0
 """Answers per minute are shown only once the answers span this many seconds: a rate from
 two quick presses would be extrapolated from nothing."""
-
-
-@dataclass(frozen=True, slots=True)
-class Shown:
-    """What the Annotate tab shows for the current question."""
-
-    task: Task
-    question: Question
-    index: int
-    start: int
-    end: int
-    token_start: int
-    token_end: int
-    edited: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _Given:
-    """One key press's answers, as undo takes them back: from question `index` of `task` on
-    (one question for y/n/space; `accept_text` adds the text's other tasks, `later`)."""
-
-    task: Task
-    index: int
-    answer: AnswerKind
-    answer_ids: tuple[int, ...]
-    later: tuple[Task, ...] = ()
-    questions: int = 1
-    mark: int | None = None  # the text_marks row of a mark_missing / flag_missing
 
 
 class Session:
@@ -97,7 +55,7 @@ class Session:
         self._index = 0
         self._bounds: tuple[int, int] | None = None  # edited token bounds of the question
         self._tokens: tuple[int, Sequence[tuple[int, int]]] | None = None
-        self._history: list[_Given] = []
+        self._history: list[Given] = []
         self.counts = {"accept": 0, "reject": 0, "ignore": 0}
         self._answered = 0  # questions answered (an accept_text answers several)
         self._first_press = 0  # questions the session's first key press answered
@@ -106,6 +64,57 @@ class Session:
         self._progress = (0, 0)
         self._rows = 0  # answer rows this session has live in the store
         self._rows_at = 0  # self._rows when the progress figures were read
+
+    # -- the queue (what the Annotate pane asks for) ------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return self.queue.settings
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        return self.queue.taxonomy
+
+    @property
+    def annotator(self) -> str:
+        return self.queue.annotator
+
+    def fetch(self, label_pass: str | None, n: int, held: Collection[TaskKey]) -> Fetch:
+        """The queue's next tasks for `label_pass` (a worker thread: the queue opens its own
+        connection). Any failure comes back as an empty fetch that says so, and is retried."""
+        try:
+            return self.queue.fetch(label_pass, n, held)
+        except Exception as exc:  # the database or a proposer broke: say so, keep running
+            return self.fetch_failed(exc)
+
+    @staticmethod
+    def fetch_failed(exc: Exception) -> Fetch:
+        """An empty fetch that reports `exc`; retried like an unreachable proposer."""
+        return Fetch(
+            [], EmptyQueue("source_failed", f"Fetching failed: {exc}", "See the log; retrying.")
+        )
+
+    def received(self, fetch: Fetch) -> float | None:
+        """Take a fetch's tasks and figures. When it came back empty, keep why (`empty`) and
+        return the seconds after which to fetch again by itself (None: wait for the annotator)."""
+        self.add_tasks(fetch.tasks)
+        if fetch.progress is not None:
+            self.set_progress(*fetch.progress)
+        self.empty = fetch.empty if not fetch.tasks else None
+        return None if self.empty is None else retry_after(self.empty)
+
+    def give_back(self, tasks: Sequence[Task]) -> None:
+        """Release tasks claimed for a pass the annotator has left."""
+        for task in tasks:
+            self.queue.release(self.store, task.key)
+
+    def pass_progress(self, label_pass: str | None) -> tuple[int, int]:
+        """(answered, total) of a pass, read on a connection of its own (a worker thread)."""
+        return self.queue.pass_progress(label_pass)
+
+    def renew(self, held: Collection[TaskKey]) -> dict[TaskKey, str]:
+        """Renew the leases of `held` (any thread); the tasks others have now, with who."""
+        return self.queue.renew(held)
 
     # -- the buffer ----------------------------------------------------------------------------
 
@@ -261,7 +270,7 @@ class Session:
                     self.queue.release(self.store, shown.task.key)
         if other is not None:
             return self.forget({shown.task.key: other})
-        self._given(_Given(shown.task, shown.index, kind, ids))
+        self._given(Given(shown.task, shown.index, kind, ids))
         if finished:
             self._next_task()
         else:
@@ -314,7 +323,7 @@ class Session:
         if done:
             (first, index), *rest = done
             later = tuple(task for task, _ in rest)
-            self._given(_Given(first, index, "accept", tuple(ids), later, accepted))
+            self._given(Given(first, index, "accept", tuple(ids), later, accepted))
         self._next_task()
         if lost and self.on_lost is not None:
             for task, _ in parts:
@@ -352,7 +361,7 @@ class Session:
             for p in q.proposals
         ]
 
-    def _given(self, given: _Given) -> None:
+    def _given(self, given: Given) -> None:
         """Count a key press's answers in the figures and remember them for undo."""
         self._history.append(given)
         self._rows += len(given.answer_ids)
@@ -439,7 +448,7 @@ class Session:
         ner = [label.name for label in self.queue.taxonomy.ner_labels]
         who, task = self.queue.annotator, self._task
         marked = mark_text(self.store, task.text, self.tokens(), spans, ner, who, self.session_id)
-        self._given(_Given(task, self._index, "accept", marked.answer_ids, (), 0, marked.mark_id))
+        self._given(Given(task, self._index, "accept", marked.answer_ids, (), 0, marked.mark_id))
         return len(marked.answer_ids)
 
     def flag_missing(self) -> bool:
@@ -449,7 +458,7 @@ class Session:
             return False
         text_id, who = self._task.text.id, self.queue.annotator
         mark = self.store.add_mark(text_id, "flagged", who, session=self.session_id)
-        self._given(_Given(self._task, self._index, "accept", (), (), 0, mark))
+        self._given(Given(self._task, self._index, "accept", (), (), 0, mark))
         return True
 
     @property

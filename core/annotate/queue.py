@@ -11,7 +11,7 @@ The all-labels pass goes text first: every label of a text, in taxonomy order, b
 text, and a text only once every active proposer has covered it (see `_fetch_text_first`), so
 texts get reviewed for every label one after another, as the "complete" training policy needs.
 A span already answered through one source's proposal is not asked again when another source
-proposes it (see `_ANSWERED` in core/store/queue_sql.py).
+proposes it (see `_ANSWERED` in core/store/queue.py).
 
 `Queue.fetch` is meant to run in a worker thread: it opens its own `Store` connection for the
 call (sqlite3 connections belong to the thread that made them) and never touches the UI.
@@ -25,11 +25,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nerloop.core.config import Settings
-from nerloop.core.proposers import Proposer, TextsFailed
+from nerloop.core.annotate.empty import no_texts, why_empty
+from nerloop.core.annotate.leases import QueueLeases
 
 # Re-exported: what the queue hands out is part of its public API.
-from nerloop.core.queue_tasks import (
+from nerloop.core.annotate.tasks import (
     EmptyQueue,
     EmptyReason,
     Fetch,
@@ -38,6 +38,8 @@ from nerloop.core.queue_tasks import (
     TaskKey,
     group_questions,
 )
+from nerloop.core.config import Settings
+from nerloop.core.proposers import Proposer, TextsFailed
 from nerloop.core.records import Source, StoredText
 from nerloop.core.store import Store
 from nerloop.core.store.queue import GOLD_SET, Cursor
@@ -74,7 +76,7 @@ class _Failure:
 
 
 @dataclass
-class Queue:
+class Queue(QueueLeases):
     """The queue of one annotator on one project database."""
 
     db_path: Path
@@ -170,7 +172,7 @@ class Queue:
             # Texts are never deleted: once there are some, stop asking on every fetch.
             self._has_texts = store.has_texts("pool")
             if not self._has_texts:
-                return Fetch([], self._no_texts(store))
+                return Fetch([], no_texts(store.count_texts("gold")))
         self._follow_promotion(store)
         self._renew(store, held)
         deadline = time.monotonic() + self.budget_seconds
@@ -454,74 +456,17 @@ class Queue:
 
     # -- why nothing is left -------------------------------------------------------------------
 
-    def _no_texts(self, store: Store) -> EmptyQueue:
-        gold = store.count_texts("gold")
-        extra = f" ({gold} texts are in the gold split, which is never asked here)" if gold else ""
-        return EmptyQueue(
-            "no_texts",
-            f"No texts to annotate{extra}.",
-            'Import texts: nerloop import FILE -p PROJECT (JSONL with a "text" field).',
-        )
-
     def _why_empty(self, store: Store, labels: Sequence[str]) -> EmptyQueue:
-        failed = [f"{s}: {f.message}" for s, f in self._failures.items()]
-        if failed:
-            return EmptyQueue(
-                "source_failed",
-                "A proposer failed: " + "; ".join(failed),
-                "Check llm_base_url and llm_model in nerloop.toml (is the server running?); "
-                "nerloop retries by itself every 30 s.",
-            )
-        leased = sum(
-            store.leased_by_others(label, self.annotator, self.clock()) for label in labels
-        )
-        if leased and not self.settings.overlap:
-            return EmptyQueue(
-                "leased",
-                f"The {leased} task(s) left are being answered by other annotators.",
-                f"They come back if their leases expire ({self.settings.lease_seconds:.0f} s); "
-                "or choose another pass with l.",
-            )
-        skipped = {
-            text_id: error
-            for (label, _), failed in self._skipped.items()
-            if label in labels
-            for text_id, error in failed.items()
-        }
-        if skipped:
-            last = list(skipped.values())[-1]
-            return EmptyQueue(
-                "source_failed",
-                f"Nothing left to ask but {len(skipped)} text(s) a proposer failed on in this "
-                f"session (last error: {last}).",
-                "They are asked again when the app starts next; or run nerloop propose -p "
-                "PROJECT --all now (the errors are in the LLM ledger: nerloop stats).",
-            )
-        silent = [
-            label
-            for label in labels
-            if not self.sources_for(label) and store.count_proposals(label) == 0
-        ]
-        if silent:
-            kinds = {lab.name: lab.kind for lab in self.taxonomy.labels}
-            ner = [label for label in silent if kinds.get(label) == "ner"]
-            if ner and not self.settings.llm_configured:
-                return EmptyQueue(
-                    "no_source",
-                    f"Nothing proposes {', '.join(ner)}: the LLM is not configured.",
-                    "Set llm_model (and llm_base_url) in nerloop.toml or NERLOOP_LLM_MODEL, "
-                    "or train a model; rule labels work without one: press l to pick one.",
-                )
-            return EmptyQueue(
-                "no_source",
-                f"Nothing proposes {', '.join(silent)}.",
-                "Configure an LLM or train a model, or give the label terms (Taxonomy tab).",
-            )
-        what = labels[0] if len(labels) == 1 else "all-labels"
-        return EmptyQueue(
-            "finished",
-            f"The {what} pass is finished: every proposal has an answer.",
-            "Press l for another pass, or train a model (nerloop train).",
+        return why_empty(
+            store,
+            labels,
+            failures={s: f.message for s, f in self._failures.items()},
+            skipped=self._skipped,
+            has_source=lambda label: bool(self.sources_for(label)),
+            annotator=self.annotator,
+            clock=self.clock,
+            taxonomy=self.taxonomy,
+            settings=self.settings,
         )
 
     def pass_progress(self, label_pass: str | None) -> tuple[int, int]:
@@ -538,53 +483,6 @@ class Queue:
             answered += a
             total += t
         return answered, total
-
-    # -- leases ----------------------------------------------------------------------------------
-
-    def renew(self, held: Collection[TaskKey]) -> dict[TaskKey, str]:
-        """Extend the leases of the tasks `held` by another `lease_seconds`, in one write
-        transaction; returns the tasks another annotator got meanwhile (this lease ran out,
-        e.g. while the machine slept), each with who has it: they are theirs now and are not
-        renewed. The app calls it on a timer so that a task on screen stays the annotator's
-        however long they pause. Opens its own connection (any thread; no proposer is used)."""
-        if self.settings.overlap or not held:
-            return {}
-        with self._store() as store:
-            return self._renew(store, held)
-
-    def _renew(self, store: Store, held: Collection[TaskKey]) -> dict[TaskKey, str]:
-        if self.settings.overlap or not held:
-            return {}
-        now = self.clock()
-        return store.renew_held(
-            self.annotator, held, now=now, expires=now + self.settings.lease_seconds
-        )
-
-    # The rest run in the caller's thread, on the caller's store.
-
-    def taken_over(self, store: Store, key: TaskKey, proposal_ids: Sequence[int]) -> str | None:
-        """Another annotator who has the task now (a live lease, or an answer to one of these
-        proposals' question), or None; always None with `overlap`. Call it in the write
-        transaction that stores the answer."""
-        if self.settings.overlap:
-            return None
-        return store.taken_by_other(key[0], key[1], proposal_ids, self.annotator, self.clock())
-
-    def release(self, store: Store, key: TaskKey) -> None:
-        if not self.settings.overlap:
-            store.release_lease(key[0], key[1], self.annotator)
-
-    def tasks_for(self, store: Store, keys: Sequence[TaskKey]) -> list[Task]:
-        """The tasks of these keys as they stand now (their open questions), for the caller's
-        thread: an undo of a stored answer shows its question again."""
-        return self._tasks_of(store, keys)
-
-    def relet(self, store: Store, key: TaskKey) -> None:
-        """Lease a task again (an undo brought it back after its lease was released), unless
-        another annotator holds it now."""
-        if not self.settings.overlap:
-            now = self.clock()
-            store.lease(key[0], key[1], self.annotator, now + self.settings.lease_seconds, now=now)
 
     def forget_coverage(self, label: str, source: str) -> None:
         """Walk the texts from the start again for (label, source), e.g. after rules changed."""
