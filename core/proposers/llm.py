@@ -2,7 +2,9 @@
 
 `LLMProposer` implements the `Proposer` protocol with a synchronous `propose(texts, label)` (the
 TUI calls it from a worker thread) and offers `run(jobs)`, an async API that asks many texts
-concurrently for `nerloop propose`.
+concurrently for `nerloop propose`. The prompt and the placing of an answer are the task
+(llm_task.py, no I/O); this module sends it or serves it from the cache, and `run` hands each
+outcome (ledger row and proposals) to the one committer (llm_writer.py).
 
 Each answer goes through the response cache (llm_calls) first, so asking again costs nothing;
 the ledger row and the proposals placed from its answer are committed together, one text at a
