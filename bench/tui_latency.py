@@ -217,9 +217,9 @@ def presses_on_pty(
 
 def fetch_times(project_dir: Path, label: str | None, fetches: int) -> dict[str, object]:
     """The queue's background fetch (claim and lease 8 tasks) on its own, in this process."""
+    from nerloop.core.annotate.queue import Queue
     from nerloop.core.project import Project
     from nerloop.core.proposers.registry import proposers_for
-    from nerloop.core.annotate.queue import Queue
 
     project = Project.open(project_dir)
     assert project.store.path is not None

@@ -9,7 +9,6 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 import pytest
 
-from nerloop.core.retrieval import retriever as retrieval
 from nerloop.core.config import load_settings
 from nerloop.core.llm import cache_key
 from nerloop.core.project import Project
@@ -26,6 +25,7 @@ from nerloop.core.retrieval import (
     prompt_tokens,
     to_fewshot,
 )
+from nerloop.core.retrieval import retriever as retrieval
 from nerloop.core.store.llm import LLMCall
 from tests.helpers.fake_llm import FakeLLM
 from tests.helpers.propose_helpers import clean_env, proposer, wire

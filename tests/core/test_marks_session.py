@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from nerloop.core.annotate.session import Session
 from nerloop.core.project import Project
 from nerloop.core.records import Span
-from nerloop.core.annotate.session import Session
 from nerloop.core.store import Store
 from tests.helpers.queue_helpers import add_texts, make_queue, make_session, propose
 

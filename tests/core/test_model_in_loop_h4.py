@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from nerloop.core.annotate.queue import Queue
 from nerloop.core.project import Project
 from nerloop.core.proposers.registry import proposers_for
-from nerloop.core.annotate.queue import Queue
 from nerloop.core.records import NewProposal
 from nerloop.core.tokens import token_span
 from nerloop.core.training.runner import train

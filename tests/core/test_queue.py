@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import pytest
 
+from nerloop.core.annotate.queue import Fetch, Queue
 from nerloop.core.project import Project
 from nerloop.core.proposers.registry import proposers_for
-from nerloop.core.annotate.queue import Fetch, Queue
 from nerloop.core.records import NewProposal, Source, StoredText
 from nerloop.core.store.queue import Cursor
 from tests.helpers.queue_helpers import FakeClock, add_texts, make_queue, propose

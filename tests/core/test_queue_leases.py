@@ -7,9 +7,9 @@ import json
 import subprocess
 import sys
 
-from nerloop.core.project import Project
 from nerloop.core.annotate.queue import Task, TaskKey
 from nerloop.core.annotate.session import Session
+from nerloop.core.project import Project
 from tests.helpers.queue_helpers import FakeClock, add_texts, make_queue, make_session, propose
 from tests.helpers.tui_helpers import TEXTS, open_again
 

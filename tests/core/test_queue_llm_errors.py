@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from nerloop.core.annotate.queue import Fetch, Queue, TaskKey
 from nerloop.core.llm import LLMClient
 from nerloop.core.project import Project
 from nerloop.core.prompts import read_user_message
 from nerloop.core.proposers import TextsFailed
 from nerloop.core.proposers.llm import LLMProposer
 from nerloop.core.proposers.registry import proposers_for
-from nerloop.core.annotate.queue import Fetch, Queue, TaskKey
 from nerloop.core.store import Store
 from nerloop.tui.cli import main
 from tests.helpers.fake_llm import FakeLLM

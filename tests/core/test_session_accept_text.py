@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from nerloop.core.project import Project
 from nerloop.core.annotate.session import Session
+from nerloop.core.project import Project
 from tests.helpers.queue_helpers import FakeClock, add_texts, make_queue, make_session, propose
 
 TEXTS = ["heard wheat bid 250 usd/t fob rouen march", "corn offered 4.10 usd/bu cif rotterdam"]

@@ -16,11 +16,11 @@ import spacy
 from spacy.training import Example
 from textual.widgets import OptionList
 
+from nerloop.core.annotate.queue import Fetch, Queue
 from nerloop.core.project import Project
 from nerloop.core.proposers import Proposer
 from nerloop.core.proposers.model import ModelProposer
 from nerloop.core.proposers.registry import proposers_for
-from nerloop.core.annotate.queue import Fetch, Queue
 from nerloop.core.store import Store
 from nerloop.tui.widgets.modals import PassPicker
 from tests.helpers.queue_helpers import add_texts, make_queue

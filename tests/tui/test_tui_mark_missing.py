@@ -11,8 +11,8 @@ from typing import Any
 from rich.console import Console
 from textual.widgets import Static
 
-from nerloop.core.project import Project
 from nerloop.core.annotate.session import RATE_MIN_SECONDS
+from nerloop.core.project import Project
 from nerloop.tui.app import NerloopApp
 from nerloop.tui.keymap import HELP_NOTES
 from nerloop.tui.panes.annotate import RATE_MIN_ANSWERS, AnnotatePane
