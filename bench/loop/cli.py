@@ -30,14 +30,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import results_md
 from bench.loop.data import LLMNoise, llm_scores, load_dataset, start_fake_llm
 from bench.loop.reference import full_supervision
 from bench.loop.report import (
+    SECTION,
     markdown_tables,
     milestones,
     results_section,
     text_chart,
-    update_results_md,
     write_chart,
 )
 from bench.loop.sim import LoopConfig, Simulation, Strategy, StrategyResult
@@ -87,6 +88,16 @@ STRATEGIES = {
             missing="fix",
             accept_text=True,
         ),
+        # What a project does with its default settings: the model proposes once promoted,
+        # silver "auto", and a careful annotator (fix, accept-text).
+        Strategy(
+            "llm+model+fix+accept-text+silver/complete",
+            "complete",
+            model=True,
+            missing="fix",
+            accept_text=True,
+            silver="auto",
+        ),
     )
 }
 # The others run on request (--strategies): the default run must stay under 45 minutes.
@@ -98,6 +109,7 @@ DEFAULT_STRATEGIES = [
     "llm+fix+silver/complete",
     "llm+model+fix+accept-text/complete",
     "llm+model+fix+accept-text+switch/complete",
+    "llm+model+fix+accept-text+silver/complete",
 ]
 DEFAULT_POINTS = "1000,2000,3000,4000"
 QUICK_STRATEGIES = ["llm/complete", "llm+fix/complete"]
@@ -463,7 +475,7 @@ def publish(args: argparse.Namespace, report: dict[str, Any]) -> int:
     if full_run:
         if charted:
             shutil.copyfile(png, HERE / "loop.png")
-        update_results_md(HERE / "RESULTS.md", results_section(report))
+        results_md.write_section(SECTION, results_section(report), HERE / "RESULTS.md")
     print(f"wrote {args.out}" + (f" and {png}" if charted else " (no matplotlib: no PNG)"))
     failed = [r["strategy"] for r in report["strategies"] if r["error"]]
     return 1 if failed or not report["strategies"] else 0

@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.loop.report import SECTION, markdown_tables, update_results_md
+from bench import results_md
+from bench.loop.report import SECTION, markdown_tables
 
 BENCH = Path(__file__).resolve().parents[1]
 REPO = BENCH.parent
@@ -250,7 +251,7 @@ def run_many(args: argparse.Namespace, argv: list[str]) -> int:
     text = section(merged)
     print(text)
     if profiles and args.out == BENCH / "out" / "loop.json":
-        update_results_md(BENCH / "RESULTS.md", text)
+        results_md.write_section(SECTION, text, BENCH / "RESULTS.md")
     print(f"wrote {args.out}")
     return 1 if any(codes.values()) or len(codes) < len(outs) else 0
 

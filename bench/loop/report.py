@@ -213,14 +213,3 @@ def results_section(report: dict[str, Any]) -> str:
         lines += [*[f"- {n}" for n in report["notes"]], ""]
     lines += ["![F against effort](loop.png)", ""]
     return "\n".join(lines)
-
-
-def update_results_md(path: Path, section: str) -> None:
-    """Replace (or append) the `## Loop` section of RESULTS.md, leaving other sections alone."""
-    text = path.read_text("utf-8") if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^## {SECTION}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section.rstrip() + "\n\n", text)
-    else:
-        text = text.rstrip() + "\n\n" + section.rstrip() + "\n"
-    path.write_text(text.rstrip() + "\n", "utf-8")
