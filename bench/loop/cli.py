@@ -10,8 +10,9 @@ real queue and session (accepting a question iff it equals a gold span with that
 real training runner retrains every --retrain-every decisions; each model is scored on held-out test
 records that nothing in the loop sees. See bench/loop/sim.py for how one strategy runs.
 
-Writes bench/out/loop.json (every point), the chart (bench/out/loop.png and, for a full run,
-bench/loop.png) and, for a full run, the "Loop" section of bench/RESULTS.md.
+Writes bench/out/loop.json (every point), the chart (bench/out/loop.png; for a full run also
+bench/loop.png, or bench/loop-PROFILE.png for each of several --profiles) and, for a full run,
+the "Loop" section of bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -197,7 +198,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--strategies",
         default=None,
-        help=f"comma-separated, of: {', '.join(STRATEGIES)} (default: all that can run)",
+        help=(
+            f"comma-separated, of: {', '.join(STRATEGIES)} (default: "
+            f"{', '.join(DEFAULT_STRATEGIES)}; --quick: {', '.join(QUICK_STRATEGIES)})"
+        ),
     )
     p.add_argument("--full-f", type=float, help="full-supervision F (x100) to measure against")
     p.add_argument(

@@ -1,4 +1,4 @@
-"""The reliability soak: the long versions of tests/test_reliability_*.py.
+"""The reliability soak: the long versions of tests/reliability/test_reliability_*.py.
 
     .venv/bin/python -m bench.soak              # 1,000 kills, 16 annotators x 60 s, all bad
                                                 #   inputs, 500 LLM faults (over an hour)
@@ -11,15 +11,15 @@ phases' figures in bench/out/soak.json and rewrites the RESULTS.md section with 
 command, date and commit, so the long phases can run separately (in chunks, on a quiet machine).
 
 Phases, one module each (the module's docstring says what it checks):
-- crash (soak_crash.py): the real Textual app on a pty killed with SIGKILL again and again, and
+- crash (crash.py): the real Textual app on a pty killed with SIGKILL again and again, and
   `nerloop import` processes killed half-way.
-- concurrency (soak_concurrency.py): N headless annotators for S seconds on one project with
+- concurrency (concurrency.py): N headless annotators for S seconds on one project with
   `nerloop import` and `nerloop train` running at the same time.
-- bad_inputs (soak_bad_input.py): the bad input corpus and damaged databases through real
+- bad_inputs (bad_input.py): the bad input corpus and damaged databases through real
   `nerloop` processes.
-- faults (soak_llm_faults.py): the LLM proposer against the fake server with a seeded mix of
+- faults (llm_faults.py): the LLM proposer against the fake server with a seeded mix of
   faults.
-soak_report.py writes the report section; soak_common.py holds what the phases share.
+report.py writes the report section; common.py holds what the phases share.
 
 Writes bench/out/soak.json and (full runs) the "Reliability" section of bench/RESULTS.md.
 Exits 1 if any check failed (the failures are listed in the JSON).

@@ -15,7 +15,7 @@ def section(fig: dict[str, Any], command: str) -> str:
     lines = [
         f"## {SECTION}",
         "",
-        "Figures in bench/out/soak.json; the checks are those of tests/test_reliability_*.py, run"
+        "Figures in bench/out/soak.json; the checks are those of tests/reliability/, run"
         " longer. Each phase's run:",
         "",
         *provenance(fig, command),
