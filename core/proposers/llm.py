@@ -317,7 +317,7 @@ class LLMProposer:
             if threading.get_ident() == self._store_thread or self.store.path is None:
                 work()
                 return
-            own = Store(self.store.path)
+            own = self.store.reopen()
             shared, self.store = self.store, own
             try:
                 work()

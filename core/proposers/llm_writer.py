@@ -64,8 +64,7 @@ class OutcomeWriter:
         self._todo.put(outcome)
 
     def _commit_loop(self) -> None:
-        assert self.store.path is not None
-        own = Store(self.store.path)
+        own = self.store.reopen()
         try:
             stop = False
             while not stop:

@@ -14,7 +14,7 @@ from nerloop.core.retrieval.budget import batch_example_tokens, per_label_exampl
 from nerloop.core.retrieval.embedders import embedder_from_settings
 from nerloop.core.retrieval.examples import COMPLETE, FewShotExample, to_fewshot
 from nerloop.core.retrieval.fetcher import VectorFetcher
-from nerloop.core.retrieval.retriever import CompleteState, Retriever, complete_texts_of_file
+from nerloop.core.retrieval.retriever import CompleteState, Retriever, complete_texts_elsewhere
 from nerloop.core.store import Store
 from nerloop.core.taxonomy import Taxonomy
 
@@ -134,7 +134,7 @@ class FewShotProvider:
             return
         loop = asyncio.get_running_loop()
         if self._complete_read is None or self._complete_read[0].get_loop() is not loop:
-            read = asyncio.to_thread(complete_texts_of_file, store.path, self.taxonomy)
+            read = asyncio.to_thread(complete_texts_elsewhere, store, self.taxonomy)
             self._complete_read = (loop.create_task(read), state)
         task, state = self._complete_read
         try:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -87,14 +86,14 @@ def complete_texts(store: Store, taxonomy: Taxonomy) -> dict[int, list[Span]]:
     return {a.text_id: a.entities for a in collect_annotations(store, taxonomy) if a.complete}
 
 
-def complete_texts_of_file(path: Path, taxonomy: Taxonomy) -> dict[int, list[Span]]:
-    """complete_texts on a connection of its own (for a worker thread: SQLite connections stay
-    in the thread that opened them)."""
-    store = Store(path)
+def complete_texts_elsewhere(store: Store, taxonomy: Taxonomy) -> dict[int, list[Span]]:
+    """complete_texts on a connection of its own to `store`'s file (for a worker thread: SQLite
+    connections stay in the thread that opened them)."""
+    own = store.reopen()
     try:
-        return complete_texts(store, taxonomy)
+        return complete_texts(own, taxonomy)
     finally:
-        store.close()
+        own.close()
 
 
 class Retriever:

@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from sqlite_utils import Database
 
@@ -149,6 +149,14 @@ class StoreBase:
                 f"{where}: not a usable nerloop database ({exc}). "
                 "Restore it from a backup or start a new project with `nerloop init`."
             ) from exc
+
+    def reopen(self) -> Self:
+        """A new connection to the same database file, for another thread (sqlite3 connections
+        belong to the thread that opened them); the caller closes it. Code that holds a
+        `Project` calls `Project.connect` instead."""
+        if self.path is None:
+            raise StoreError("an in-memory database cannot be opened from another thread")
+        return type(self)(self.path)
 
     def _configure(self) -> None:
         conn = self.db.conn

@@ -10,7 +10,7 @@ import pytest
 from sqlite_utils import Database
 
 from nerloop.core.records import NewProposal, Span, input_hash
-from nerloop.core.store import CorruptDatabaseError, SchemaTooNewError, Store
+from nerloop.core.store import CorruptDatabaseError, SchemaTooNewError, Store, StoreError
 from nerloop.core.store.schema import latest_version, migrations
 
 
@@ -25,6 +25,26 @@ def test_new_database_is_migrated_to_the_latest_version(db_path: Path) -> None:
     assert store.scalar("PRAGMA foreign_keys") == 1
     assert store.scalar("PRAGMA busy_timeout") >= 10_000
     store.close()
+
+
+def test_reopen_is_a_second_connection_to_the_same_file(db_path: Path) -> None:
+    first = Store(db_path)
+    second = first.reopen()
+    try:
+        assert second.db.conn is not first.db.conn
+        assert second.path == db_path
+        text_id, _ = first.add_text("wheat bid 250 usd/t")
+        assert second.scalar("SELECT text FROM texts WHERE id = ?", [text_id]) == (
+            "wheat bid 250 usd/t"
+        )
+    finally:
+        second.close()
+        first.close()
+
+
+def test_an_in_memory_store_cannot_be_reopened(store: Store) -> None:
+    with pytest.raises(StoreError, match="in-memory"):
+        store.reopen()
 
 
 @pytest.mark.parametrize("stop", range(len(migrations._migrations)))
