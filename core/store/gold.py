@@ -79,3 +79,22 @@ class GoldMixin(StoreBase):
                 "spans": [Span(**d) for d in json.loads(row["spans"])],
                 "done": bool(row["done"]),
             }
+
+    # -- the Gold tab's work list --------------------------------------------------------------
+
+    def gold_done(self, *, limit: int = 10_000) -> list[int]:
+        """Gold texts somebody has marked done, in id order (to reopen and correct)."""
+        return self._gold_texts(done=True, limit=limit)
+
+    def gold_todo(self, *, limit: int = 10_000) -> list[int]:
+        """Gold texts nobody has marked done yet, in id order."""
+        return self._gold_texts(done=False, limit=limit)
+
+    def _gold_texts(self, *, done: bool, limit: int) -> list[int]:
+        exists = "EXISTS" if done else "NOT EXISTS"
+        rows = self.db.conn.execute(
+            f"SELECT t.id FROM texts t WHERE t.split = 'gold' AND {exists} (SELECT 1 FROM gold g"
+            " WHERE g.text_id = t.id AND g.done) ORDER BY t.id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [int(r[0]) for r in rows]

@@ -425,26 +425,6 @@ class QueueMixin(LeasesMixin):
         )
         return answered, total
 
-    # -- gold work list ------------------------------------------------------------------------
-
-    def gold_done(self, *, limit: int = 10_000) -> list[int]:
-        """Gold texts somebody has marked done, in id order (to reopen and correct)."""
-        rows = self.db.conn.execute(
-            "SELECT t.id FROM texts t WHERE t.split = 'gold' AND EXISTS (SELECT 1 FROM gold g"
-            " WHERE g.text_id = t.id AND g.done) ORDER BY t.id LIMIT ?",
-            (limit,),
-        ).fetchall()
-        return [int(r[0]) for r in rows]
-
-    def gold_todo(self, *, limit: int = 10_000) -> list[int]:
-        """Gold texts nobody has marked done yet, in id order."""
-        rows = self.db.conn.execute(
-            "SELECT t.id FROM texts t WHERE t.split = 'gold' AND NOT EXISTS (SELECT 1 FROM gold g"
-            " WHERE g.text_id = t.id AND g.done) ORDER BY t.id LIMIT ?",
-            (limit,),
-        ).fetchall()
-        return [int(r[0]) for r in rows]
-
     def pool_text_without_answers(self, after_id: int = 0, *, now: float = 0.0) -> int | None:
         """A pool text after `after_id` that nobody has answered anything on, and that nobody
         holds a lease on at `now` (it may be on an annotator's screen): a fresh candidate for
