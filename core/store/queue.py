@@ -404,6 +404,17 @@ class QueueMixin(LeasesMixin):
                 [label],
             )
         )
+        # A span marked by hand and then undone is a question nobody asks: it leaves the total
+        # (the few human proposals of the label, by index).
+        total -= int(
+            self.scalar(
+                "SELECT count(*) FROM proposals p WHERE p.label = ? AND p.source = 'human' "
+                "AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.proposal_id = p.id "
+                "AND a.answer != 'undo' "
+                "AND NOT EXISTS (SELECT 1 FROM answers u WHERE u.undoes = a.id))",
+                [label],
+            )
+        )
         params: list[Any] = [label]
         mine = ""
         if annotator is not None:

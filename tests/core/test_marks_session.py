@@ -176,3 +176,16 @@ def test_a_mark_taken_back_is_not_asked_as_a_question(project: Project) -> None:
     assert project.store.open_proposals(text_id, "LOCATION") == []
     march = propose(project, text_id, "LOCATION", "march")
     assert [p.id for p in project.store.open_proposals(text_id, "LOCATION")] == [march]
+
+
+def test_progress_counts_a_marked_span_and_forgets_it_when_taken_back(project: Project) -> None:
+    session, _, _ = session_on_price(project)
+    store = project.store
+    assert store.pass_progress("LOCATION") == (0, 0)
+    session.mark_missing([ROUEN])
+    assert store.pass_progress("LOCATION") == (1, 1)
+    assert session.undo()
+    assert store.pass_progress("LOCATION") == (0, 0)
+    session.mark_missing([ROUEN])  # the same proposal, answered anew
+    assert store.pass_progress("LOCATION") == (1, 1)
+    assert store.pass_progress("PRICE") == (0, 1)
