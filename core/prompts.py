@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from nerloop.core.records import batch_target
 from nerloop.core.taxonomy import Label
 
 PER_LABEL_VERSION = "ner-per-label/v1"
@@ -103,10 +104,6 @@ def unescape_text(block: str) -> str:
 
 def text_block(text: str) -> str:
     return f"{TEXT_OPEN}\n{escape_text(text)}\n{TEXT_CLOSE}"
-
-
-def batch_target(labels: Sequence[str]) -> str:
-    return "batch:" + ",".join(labels)
 
 
 def _quote_list(items: Sequence[str]) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -11,6 +13,28 @@ Source = Literal["llm", "rule", "model", "import", "human"]
 """Who proposed a span; "human": an annotator marked it by hand (the LLM missed it)."""
 AnswerKind = Literal["accept", "reject", "ignore"]
 ANSWER_KINDS: tuple[AnswerKind, ...] = ("accept", "reject", "ignore")
+
+
+BATCH_PREFIX = "batch:"
+
+
+def batch_target(labels: Sequence[str]) -> str:
+    """The LLM ledger's label for one request about several labels: `batch:` and the labels,
+    comma-joined as every ledger so far has them, or as a JSON list when a label holds a comma
+    (label names may), so that `batch_labels` reads them back exactly."""
+    if any("," in label for label in labels):
+        return BATCH_PREFIX + json.dumps(list(labels), ensure_ascii=False)
+    return BATCH_PREFIX + ",".join(labels)
+
+
+def batch_labels(target: str) -> list[str]:
+    """The labels a ledger target names: those of a batch target, else the label itself."""
+    if not target.startswith(BATCH_PREFIX):
+        return [target]
+    rest = target[len(BATCH_PREFIX) :]
+    if rest.startswith("["):
+        return [str(label) for label in json.loads(rest)]
+    return rest.split(",")
 
 
 def _hash63(*parts: str) -> int:

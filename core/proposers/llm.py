@@ -35,7 +35,6 @@ from nerloop.core.prompts import (
     BATCH_VERSIONS,
     PER_LABEL_VERSION,
     FewShot,
-    batch_target,
 )
 from nerloop.core.proposers import TextsFailed
 from nerloop.core.proposers.llm_task import (
@@ -48,7 +47,7 @@ from nerloop.core.proposers.llm_task import (
     request_record,
 )
 from nerloop.core.proposers.llm_writer import OutcomeWriter
-from nerloop.core.records import NewProposal, Source, StoredText
+from nerloop.core.records import NewProposal, Source, StoredText, batch_target
 from nerloop.core.retrieval import FewShotProvider
 from nerloop.core.store import Store
 from nerloop.core.store.llm import LLMCall

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from nerloop.core.records import Span
+from nerloop.core.records import Span, batch_labels
 from nerloop.core.store.annotations import LIVE_ANSWERS
 from nerloop.core.store.base import StoreBase
 
@@ -57,9 +57,6 @@ class ABStatsMixin(StoreBase):
             " UNION SELECT DISTINCT p.label, p.text_id FROM proposals p"
             " JOIN texts t ON t.id = p.text_id WHERE t.split = 'gold' AND p.source = 'llm'"
         ):
-            # A batch call is logged under `batch:` and its labels (core/prompts.batch_target).
-            target = str(r["label"])
-            names = target[len("batch:") :].split(",") if target.startswith("batch:") else [target]
-            for name in names:
+            for name in batch_labels(str(r["label"])):
                 out[name].add(int(r["text_id"]))
         return dict(out)

@@ -18,8 +18,9 @@ from nerloop.core.abtest import (
     wilson,
 )
 from nerloop.core.project import Project
-from nerloop.core.records import NewProposal, Span
+from nerloop.core.records import NewProposal, Span, batch_labels, batch_target
 from nerloop.core.store import Store
+from nerloop.core.store.llm import LLMCall
 
 # -- counting ---------------------------------------------------------------------------------
 
@@ -205,6 +206,20 @@ def test_batch_calls_count_for_each_of_their_labels(project: Project) -> None:
     s.db.conn.commit()
     asked = s.llm_asked_on_gold()
     assert asked == {"PRICE": {tid}, "LOCATION": {tid}}
+
+
+def test_a_batch_call_on_a_label_with_a_comma_names_each_label_exactly(project: Project) -> None:
+    s = project.store
+    tid, _ = s.add_text("wheat 250 usd/t fob rouen", split="gold")
+    labels = ["PRICE,USD", "LOCATION"]
+    target = batch_target(labels)
+    assert batch_labels(target) == labels
+    assert batch_labels(batch_target(["PRICE", "LOCATION"])) == ["PRICE", "LOCATION"]
+    assert batch_target(["PRICE", "LOCATION"]) == "batch:PRICE,LOCATION"  # as ledgers have it
+    s.record_llm_call(
+        LLMCall("k", "m", "v", s.get_text(tid).input_hash, target, "{}", response="{}")
+    )
+    assert s.llm_asked_on_gold() == {"PRICE,USD": {tid}, "LOCATION": {tid}}
 
 
 # -- live accept rates ------------------------------------------------------------------------
