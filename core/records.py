@@ -126,3 +126,24 @@ class Answer:
     answer: AnswerKind
     span: Span | None
     created: str
+
+
+@dataclass(frozen=True, slots=True)
+class LLMCall:
+    """A row of the LLM ledger (llm_calls) before it is stored: made by the LLM task, stored by
+    its committer."""
+
+    cache_key: str
+    model: str
+    prompt_version: str
+    text_hash: int
+    label: str
+    """The label asked for, or `batch:` and the labels of a batch call."""
+    request: str = ""
+    response: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_ms: float = 0.0
+    attempts: int = 1
+    """0 for a cache hit."""
+    error: str | None = None

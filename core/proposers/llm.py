@@ -47,10 +47,9 @@ from nerloop.core.proposers.llm_task import (
     request_record,
 )
 from nerloop.core.proposers.llm_writer import OutcomeWriter
-from nerloop.core.records import NewProposal, Source, StoredText, batch_target
+from nerloop.core.records import LLMCall, NewProposal, Source, StoredText, batch_target
 from nerloop.core.retrieval import FewShotProvider
 from nerloop.core.store import Store
-from nerloop.core.store.llm import LLMCall
 from nerloop.core.taxonomy import Taxonomy
 
 if TYPE_CHECKING:

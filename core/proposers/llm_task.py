@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from nerloop.core.align import Aligner, answers_from_json
 from nerloop.core.prompts import FewShot, Prompt, batch_prompt, per_label_prompt
-from nerloop.core.records import NewProposal, StoredText
-from nerloop.core.store.llm import LLMCall
+from nerloop.core.records import LLMCall, NewProposal, StoredText
 from nerloop.core.taxonomy import Label
 from nerloop.core.tokens import AlignMode
 

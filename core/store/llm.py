@@ -15,32 +15,11 @@ A successful call (attempts >= 1, error NULL) is what the cache serves, and what
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from nerloop.core.records import NewProposal
+from nerloop.core.records import LLMCall, NewProposal
 from nerloop.core.secrets import redact
 from nerloop.core.store.annotations import LIVE_ANSWERS, AnnotationsMixin
-
-
-@dataclass(frozen=True, slots=True)
-class LLMCall:
-    """A ledger row before it is stored."""
-
-    cache_key: str
-    model: str
-    prompt_version: str
-    text_hash: int
-    label: str
-    """The label asked for, or `batch:` and the labels of a batch call."""
-    request: str = ""
-    response: str | None = None
-    tokens_in: int = 0
-    tokens_out: int = 0
-    latency_ms: float = 0.0
-    attempts: int = 1
-    """0 for a cache hit."""
-    error: str | None = None
 
 
 class LLMMixin(AnnotationsMixin):

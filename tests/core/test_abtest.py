@@ -18,9 +18,8 @@ from nerloop.core.abtest import (
     wilson,
 )
 from nerloop.core.project import Project
-from nerloop.core.records import NewProposal, Span, batch_labels, batch_target
+from nerloop.core.records import LLMCall, NewProposal, Span, batch_labels, batch_target
 from nerloop.core.store import Store
-from nerloop.core.store.llm import LLMCall
 
 # -- counting ---------------------------------------------------------------------------------
 

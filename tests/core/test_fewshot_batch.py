@@ -14,7 +14,7 @@ from nerloop.core.llm import cache_key
 from nerloop.core.project import Project
 from nerloop.core.prompts import BATCH_V1, FewShot, batch_prompt
 from nerloop.core.proposers.llm import LLMProposer
-from nerloop.core.records import NewProposal, StoredText
+from nerloop.core.records import LLMCall, NewProposal, StoredText
 from nerloop.core.retrieval import (
     COMPLETE,
     FewShotProvider,
@@ -26,7 +26,6 @@ from nerloop.core.retrieval import (
     to_fewshot,
 )
 from nerloop.core.retrieval import retriever as retrieval
-from nerloop.core.store.llm import LLMCall
 from tests.helpers.fake_llm import FakeLLM
 from tests.helpers.propose_helpers import clean_env, proposer, wire
 
