@@ -210,6 +210,9 @@ class Simulation:
             self.project.settings,
             ANNOTATOR,
             proposers=[self.llm],
+            # As in the app: once a model is promoted the queue proposes with it on every text
+            # it has not covered yet, the texts the LLM ran over ahead (silver) among them.
+            make_model=(lambda: self.model) if strategy.model else None,
         )
         self.session = Session(self.store, self.queue, spacy_tokenizer(self.project.nlp))
         self.gold: dict[str, GoldSet] = data.pool_gold
@@ -266,7 +269,6 @@ class Simulation:
             self.store.add_proposals(proposals)
             for label in self.model.labels():
                 self.store.mark_covered(label, "model", ids)
-            self.counts["model_proposals"] += len(proposals)
         self.counts["texts"] += len(stored)
         return True
 
@@ -441,6 +443,8 @@ class Simulation:
         finally:
             self.session.close()
         self.result.llm = self.store.llm_stats()
+        # Counted in the store: the queue's own covering proposes too, not only feed_chunk.
+        self.counts["model_proposals"] = self.store.count_rows("proposals", source="model")
         self.result.counts = dict(
             self.counts, decisions=self.decisions, effort=self.effort, texts_seen=len(self.seen)
         )
