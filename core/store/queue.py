@@ -405,13 +405,12 @@ class QueueMixin(LeasesMixin):
             )
         )
         # A span marked by hand and then undone is a question nobody asks: it leaves the total
-        # (the few human proposals of the label, by index).
+        # (the few human proposals of the label, by index), unless answered as `answered` below
+        # counts it.
         total -= int(
             self.scalar(
                 "SELECT count(*) FROM proposals p WHERE p.label = ? AND p.source = 'human' "
-                "AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.proposal_id = p.id "
-                "AND a.answer != 'undo' "
-                "AND NOT EXISTS (SELECT 1 FROM answers u WHERE u.undoes = a.id))",
+                f"AND NOT {answered_sql(per_annotator=False)}",
                 [label],
             )
         )
